@@ -11,3 +11,23 @@
 //! - analyses: essential-sparsity sweeps, low-rank + sparse splits, activation sparsity;
 //! - compressed formats (CSR, block-sparse, N:M, the 2:4 layout of PyTorch/CUTLASS) and a
 //!   multi-threaded CPU sparse × dense kernel behind a `SparseLinear` inference layer.
+//!
+//! ```
+//! use pruning::{Error, Result};
+//!
+//! fn check(n: usize, m: usize) -> Result<()> {
+//!     if n > m {
+//!         return Err(Error::InvalidPattern {
+//!             pattern: format!("{n}:{m}"),
+//!             reason: "N (kept) must not exceed M (group size)".into(),
+//!         });
+//!     }
+//!     Ok(())
+//! }
+//! assert!(check(2, 4).is_ok());
+//! assert!(check(5, 4).unwrap_err().to_string().contains("5:4"));
+//! ```
+
+pub use error::{Error, Result};
+
+mod error;
