@@ -16,3 +16,7 @@
 //!
 //! `sae-train` trains these layers, `interp-eval` scores them and `sparse-index` searches their
 //! codes. See `ARCHITECTURE.md` at the repository root for how the crates fit together.
+
+mod error;
+
+pub use error::{Error, Result};
