@@ -199,6 +199,23 @@ pub enum Error {
         /// Why not, and what to use instead.
         reason: String,
     },
+
+    /// A value is finite but outside the range the architecture accepts (a non-positive
+    /// JumpReLU threshold, ...).
+    #[error("{what} is invalid: {reason}")]
+    InvalidValue {
+        /// What was checked.
+        what: String,
+        /// Why it is rejected, with the offending value.
+        reason: String,
+    },
+
+    /// A data set is empty where at least one row is needed (initialisation from data).
+    #[error("{what} is empty: at least one row is needed")]
+    Empty {
+        /// What was empty.
+        what: String,
+    },
 }
 
 impl Error {

@@ -4,19 +4,62 @@
 //! caller passes tensors and a `&Device`, this crate never picks a backend.
 //!
 //! What this crate holds:
-//! - one shared interface (encode to codes, decode codes, forward, the training-loss terms each
-//!   architecture defines) and, where L0 is bounded, k-sparse codes (indices, values) so decoding
-//!   gathers k decoder rows instead of a dense matmul;
-//! - the architectures: ReLU + L1, TopK, BatchTopK, JumpReLU, Gated, Matryoshka, AbsTopK,
-//!   matching pursuit, top-AFA and archetypal (RA-SAE) dictionaries;
-//! - initialisation, unit-norm decoders and weight folding that provably keeps outputs unchanged;
-//! - SAELens v6 folders (read and write), sparsify and dictionary_learning files (read);
-//! - reconstruction metrics (L0, FVU, explained variance, shrinkage, density, decoder geometry)
-//!   and ground-truth recovery (MMCS, MCC with an optimal one-to-one matching).
+//! - one shared interface, [`SparseAutoencoder`]: encode to codes, decode codes, forward, and the
+//!   training hooks (the loss terms each architecture defines, decoder constraints, running
+//!   state, input-scale folding, export to the inference form) that keep `sae-train`
+//!   architecture-agnostic;
+//! - k-sparse codes ([`SparseCodes`], `(indices, values)` `[batch, k]`) so decoding gathers k
+//!   decoder rows instead of a dense matmul;
+//! - the architectures: ReLU + L1 ([`ReluSae`]) and TopK ([`TopKSae`]) today; BatchTopK,
+//!   JumpReLU, Gated, Matryoshka, AbsTopK, matching pursuit, top-AFA and archetypal (RA-SAE)
+//!   dictionaries as they land;
+//! - initialisation ([`init`]), unit-norm decoders ([`decoder`]) and weight folding that keeps
+//!   outputs unchanged;
+//! - CPU kernels with a portable tensor-op twin ([`kernels`]): partial-selection top-k and k-row
+//!   sparse decoding with its backward products.
 //!
 //! `sae-train` trains these layers, `interp-eval` scores them and `sparse-index` searches their
 //! codes. See `ARCHITECTURE.md` at the repository root for how the crates fit together.
+//!
+//! ```
+//! use burn::prelude::*;
+//! use sae_core::{SparseAutoencoder, StepContext, TopKSaeConfig};
+//!
+//! let device = Device::flex();
+//! device.seed(42);
+//! let sae = TopKSaeConfig::new(16, 64, 4).init(&device);
+//! let x = Tensor::<2>::random([8, 16], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+//!
+//! // Inference: k-sparse codes, decoded by gathering 4 dictionary rows per token.
+//! let codes = sae.encode_sparse(x.clone()).unwrap();
+//! let x_hat = sae.decode_sparse(&codes);
+//! assert_eq!(x_hat.dims(), [8, 16]);
+//!
+//! // Training: the architecture's loss terms for this step.
+//! let out = sae.training_forward(x, &StepContext::new(0));
+//! assert!(out.loss("mse").is_some());
+//! ```
 
-mod error;
-
+pub use any_sae::AnySae;
+pub use architecture::{ReluPenalty, ReluSae, ReluSaeConfig, TopKSae, TopKSaeConfig};
 pub use error::{Error, Result};
+pub use sae::{Architecture, DecoderConstraint, SparseAutoencoder};
+pub use sparse_codes::SparseCodes;
+pub use training::{LossKind, LossTerm, StepContext, TrainingOutput, sse_per_token};
+
+pub mod decoder;
+pub mod init;
+pub mod kernels;
+
+mod any_sae;
+mod architecture;
+mod error;
+mod sae;
+mod sparse_codes;
+mod training;
+
+/// The CPU device tests run on.
+#[cfg(test)]
+pub(crate) fn test_device() -> burn::prelude::Device {
+    burn::prelude::Device::flex()
+}

@@ -1,0 +1,39 @@
+//! Moving tensors to and from host memory for the CPU kernels.
+
+use burn::prelude::*;
+
+/// The tensor's elements as `f32`, row-major. Zero-copy on `flex` when the tensor is contiguous
+/// and not shared; a copy (and a dtype conversion for f16/bf16/f64 tensors) otherwise.
+pub(crate) fn to_host_f32<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .unwrap_or_else(|err| panic!("reading a float tensor into host memory failed: {err}"))
+}
+
+/// Integer tensor elements as `i64`, row-major.
+pub(crate) fn to_host_i64<const D: usize>(tensor: Tensor<D, Int>) -> Vec<i64> {
+    tensor
+        .into_data()
+        .try_into_vec_as::<i64>()
+        .unwrap_or_else(|err| panic!("reading an int tensor into host memory failed: {err}"))
+}
+
+/// A float tensor on `device` from host values.
+pub(crate) fn values_tensor<const D: usize>(
+    values: Vec<f32>,
+    shape: [usize; D],
+    device: &Device,
+) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+/// An int tensor on `device` from host indices.
+pub(crate) fn indices_tensor<const D: usize>(
+    indices: Vec<u32>,
+    shape: [usize; D],
+    device: &Device,
+) -> Tensor<D, Int> {
+    let indices: Vec<i32> = indices.into_iter().map(|i| i as i32).collect();
+    Tensor::from_data(TensorData::new(indices, shape), device)
+}
