@@ -1,0 +1,37 @@
+//! The NaN/Inf check every source runs on the rows it hands out.
+
+use crate::{Error, Result};
+
+/// Checks that every value of `rows` (row-major, `d_in` wide, the first row being row
+/// `first_row` of the source) is finite.
+///
+/// # Errors
+/// [`Error::NonFinite`] naming the first offending row and column.
+pub(crate) fn check_finite(source: &str, rows: &[f32], d_in: usize, first_row: u64) -> Result<()> {
+    // One pass in the common case; find the position only on failure.
+    if rows.iter().all(|v| v.is_finite()) {
+        return Ok(());
+    }
+    let at = rows.iter().position(|v| !v.is_finite()).unwrap_or(0);
+    Err(Error::NonFinite {
+        source_name: source.to_string(),
+        row: first_row + (at / d_in.max(1)) as u64,
+        column: at % d_in.max(1),
+        value: rows[at],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_the_row_and_column_of_the_first_bad_value() {
+        let rows = [1.0, 2.0, 3.0, f32::NAN, 5.0, f32::INFINITY];
+        match check_finite("x", &rows, 3, 10) {
+            Err(Error::NonFinite { row, column, .. }) => assert_eq!((row, column), (11, 0)),
+            other => panic!("expected NonFinite, got {other:?}"),
+        }
+        assert!(check_finite("x", &rows[..3], 3, 0).is_ok());
+    }
+}
