@@ -10,9 +10,11 @@
 //!   architecture-agnostic;
 //! - k-sparse codes ([`SparseCodes`], `(indices, values)` `[batch, k]`) so decoding gathers k
 //!   decoder rows instead of a dense matmul;
-//! - the architectures: ReLU + L1 ([`ReluSae`]) and TopK ([`TopKSae`]) today; BatchTopK,
-//!   JumpReLU, Gated, Matryoshka, AbsTopK, matching pursuit, top-AFA and archetypal (RA-SAE)
-//!   dictionaries as they land;
+//! - the architectures: ReLU + L1 ([`ReluSae`]), TopK ([`TopKSae`]), BatchTopK
+//!   ([`BatchTopKSae`]), JumpReLU ([`JumpReluSae`]), Gated ([`GatedSae`]), Matryoshka
+//!   ([`MatryoshkaSae`]), AbsTopK ([`AbsTopKSae`]), matching pursuit ([`MatchingPursuitSae`]),
+//!   top-AFA ([`TopAfaSae`]) and relaxed archetypal dictionaries ([`ArchetypalSae`]), and
+//!   [`AnySae`], one type for all of them;
 //! - initialisation ([`init`]), unit-norm decoders ([`decoder`]) and weight folding that keeps
 //!   outputs unchanged;
 //! - CPU kernels with a portable tensor-op twin ([`kernels`]): partial-selection top-k and k-row
@@ -41,7 +43,18 @@
 //! ```
 
 pub use any_sae::AnySae;
-pub use architecture::{ReluPenalty, ReluSae, ReluSaeConfig, TopKSae, TopKSaeConfig};
+pub use architecture::{
+    AbsTopKSae, AbsTopKSaeConfig, ArchetypalSae, ArchetypalSaeConfig, BatchTopKSae,
+    BatchTopKSaeConfig, GatedSae, GatedSaeConfig, JumpReluSae, JumpReluSaeConfig,
+    JumpReluSparsityLoss, MatchingPursuitSae, MatchingPursuitSaeConfig, MatryoshkaLevelCodes,
+    MatryoshkaSae, MatryoshkaSaeConfig, ReluPenalty, ReluSae, ReluSaeConfig, TopAfaSae,
+    TopAfaSaeConfig, TopKSae, TopKSaeConfig,
+};
+
+/// Activation functions with their straight-through estimators (JumpReLU and the step).
+pub mod activation {
+    pub use crate::architecture::{jumprelu, step};
+}
 pub use error::{Error, Result};
 pub use sae::{Architecture, DecoderConstraint, SparseAutoencoder};
 pub use sparse_codes::SparseCodes;

@@ -14,4 +14,4 @@ pub use sparse_decode::{
     scatter_outer, scatter_outer_tensor, scatter_sum, sparse_decode, sparse_decode_backward,
     sparse_decode_backward_values, sparse_decode_tensor,
 };
-pub use top_k::{Rank, top_k, top_k_rows};
+pub use top_k::{Rank, batch_top_k, top_k, top_k_flat, top_k_rows};

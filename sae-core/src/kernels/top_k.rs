@@ -151,6 +151,75 @@ fn sift_down(heap: &mut [(f32, u32)], mut i: usize) {
     }
 }
 
+/// Top-k over all entries of `data` (a whole batch flattened, as BatchTopK selects): the flat
+/// indices of the `k` largest entries, in increasing index order.
+///
+/// Same tie rule as [`top_k_rows`] (lower index wins; NaN ranks below every number). Finds the
+/// k-th largest score with an `O(n)` selection on a copy of the scores, then keeps every entry
+/// above it and the lowest-indexed entries equal to it.
+///
+/// # Panics
+/// If `k > data.len()`.
+pub fn top_k_flat(data: &[f32], k: usize) -> Vec<u32> {
+    assert!(
+        k <= data.len(),
+        "top_k_flat: k = {k} exceeds the number of entries {}",
+        data.len()
+    );
+    if k == 0 {
+        return Vec::new();
+    }
+    let mut scores: Vec<f32> = data.par_iter().map(|&v| key(v)).collect();
+    // The k-th largest score: position k − 1 in descending order.
+    let (_, kth, _) = scores.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+    let kth = *kth;
+    let above = data.par_iter().filter(|&&v| key(v) > kth).count();
+    let mut ties_left = k - above;
+    let mut out = Vec::with_capacity(k);
+    for (i, &v) in data.iter().enumerate() {
+        let s = key(v);
+        if s > kth {
+            out.push(i as u32);
+        } else if s == kth && ties_left > 0 {
+            out.push(i as u32);
+            ties_left -= 1;
+        }
+    }
+    debug_assert_eq!(out.len(), k);
+    out
+}
+
+/// Batch-level top-k of a `[batch, n]` tensor: a `[batch, n]` mask-free selection returned as
+/// dense codes, the `k_total` largest entries of the whole batch kept and every other entry
+/// zeroed (BatchTopK). Differentiable in `scores` (gradient to the kept entries).
+///
+/// [`ComputePath::HostKernels`] selects with [`top_k_flat`] (lower flat index wins ties);
+/// [`ComputePath::TensorOps`] with burn's `topk` on the flattened tensor.
+///
+/// # Panics
+/// If `k_total` exceeds `batch · n`.
+pub fn batch_top_k(scores: Tensor<2>, k_total: usize, path: ComputePath) -> Tensor<2> {
+    let [batch, n] = scores.dims();
+    let total = batch * n;
+    assert!(
+        k_total <= total,
+        "batch_top_k: k_total = {k_total} exceeds batch·n = {total}"
+    );
+    let device = scores.device();
+    let flat = scores.reshape([1, total]);
+    let indices = match path {
+        ComputePath::HostKernels => {
+            let host = to_host_f32(flat.clone());
+            indices_tensor(top_k_flat(&host, k_total), [1, k_total], &device)
+        }
+        ComputePath::TensorOps => flat.clone().topk_with_indices(k_total, 1).1,
+    };
+    let values = flat.clone().gather(1, indices.clone());
+    flat.zeros_like()
+        .scatter(1, indices, values, burn::tensor::IndexingUpdateOp::Assign)
+        .reshape([batch, n])
+}
+
 /// Row-wise top-k of a `[batch, n]` tensor: `(indices [batch, k], values [batch, k])`, best
 /// first, `values` gathered from `scores`.
 ///
@@ -286,6 +355,54 @@ mod tests {
             let (ti, tv) = top_k(t, k, rank, ComputePath::TensorOps);
             hi.into_data().assert_eq(&ti.into_data(), false);
             hv.into_data().assert_eq(&tv.into_data(), false);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(100))]
+
+        #[test]
+        fn flat_top_k_equals_brute_force(
+            (rows, cols, data) in matrix(4, 30),
+            k_frac in 0.0f64..=1.0,
+        ) {
+            let n = rows * cols;
+            let k = ((n as f64) * k_frac).round() as usize;
+            let got = top_k_flat(&data, k);
+            let (mut expected, _) = reference(&data, n, k, Rank::Value);
+            expected.sort_unstable();
+            prop_assert_eq!(got, expected);
+        }
+
+        /// BatchTopK keeps exactly k_total entries over the batch (values may be 0 where the
+        /// scores are), on both paths, and they are the largest ones.
+        #[test]
+        fn batch_top_k_keeps_exactly_k_total(
+            rows in 1usize..5,
+            cols in 1usize..20,
+            seed in any::<u64>(),
+            k_frac in 0.0f64..=1.0,
+        ) {
+            let n = rows * cols;
+            let k = ((n as f64) * k_frac).round() as usize;
+            // Distinct positive values: a permutation of 1..=n.
+            let mut data: Vec<f32> = (1..=n).map(|v| v as f32).collect();
+            let mut state = seed | 1;
+            for i in (1..n).rev() {
+                state ^= state << 13; state ^= state >> 7; state ^= state << 17;
+                data.swap(i, (state % (i as u64 + 1)) as usize);
+            }
+            let device = test_device();
+            let t = Tensor::<2>::from_data(TensorData::new(data.clone(), [rows, cols]), &device);
+            for path in [ComputePath::HostKernels, ComputePath::TensorOps] {
+                let out = batch_top_k(t.clone(), k, path).into_data().try_to_vec::<f32>().unwrap();
+                prop_assert_eq!(out.iter().filter(|v| **v != 0.0).count(), k);
+                for (o, d) in out.iter().zip(&data) {
+                    // Kept iff among the k largest of 1..=n, i.e. d > n − k.
+                    let kept = *d > (n - k) as f32;
+                    prop_assert_eq!(*o, if kept { *d } else { 0.0 });
+                }
+            }
         }
     }
 
