@@ -30,8 +30,10 @@
 mod auxk;
 mod batches;
 mod checkpoint;
+mod clip;
 mod dead;
 mod error;
+mod fast_topk;
 mod filter;
 mod metrics_log;
 mod normalise;
@@ -40,6 +42,8 @@ mod rng;
 mod schedule;
 mod source;
 mod synthetic;
+mod trainer;
+mod trainer_config;
 
 pub use auxk::{AuxKConfig, aux_k_loss};
 pub use batches::{BatchStream, BatchStreamConfig, Calibration, StreamCounters, StreamState};
@@ -59,6 +63,8 @@ pub use synthetic::{
     SignedFeatures, SignedFeaturesConfig, SyntheticBatch, SyntheticDataset, SyntheticSource,
     ZipfFeatures, ZipfFeaturesConfig,
 };
+pub use trainer::{FitOptions, FitSummary, Trainer};
+pub use trainer_config::{AdamSettings, SaeRunConfig, TrainerConfig};
 
 pub(crate) use source::check_finite;
 
