@@ -63,6 +63,7 @@ pub use training::{LossKind, LossTerm, StepContext, TrainingOutput, sse_per_toke
 pub mod decoder;
 pub mod init;
 pub mod kernels;
+pub mod metrics;
 
 mod any_sae;
 mod architecture;
