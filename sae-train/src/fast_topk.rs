@@ -11,6 +11,7 @@ use std::any::Any;
 
 use burn::optim::GradientsParams;
 use burn::prelude::*;
+use sae_core::decoder::NORM_EPS;
 use sae_core::kernels::{
     Rank, scatter_outer, scatter_sum, sparse_decode, sparse_decode_backward_values, top_k_rows,
 };
@@ -35,6 +36,7 @@ pub(crate) fn fast_topk_step(
     rows: usize,
     dead: &[bool],
     aux: Option<&AuxKConfig>,
+    clip_norm: Option<f64>,
 ) -> Option<FastStep> {
     let topk = sae
         .downcast_ref::<TopKSae>()
@@ -45,7 +47,7 @@ pub(crate) fn fast_topk_step(
     if !is_cpu(&topk.W_enc.val().device()) {
         return None;
     }
-    Some(topk_step(topk, batch, rows, dead, aux))
+    Some(topk_step(topk, batch, rows, dead, aux, clip_norm))
 }
 
 /// Whether the kernels' host memory is the device's memory (burn's CPU backends).
@@ -65,13 +67,16 @@ fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &Device) 
     Tensor::from_data(TensorData::new(values, shape), device)
 }
 
-/// Loss and gradients of `mse + coefficient · aux_k` for a TopK SAE (see the module docs).
+/// Loss and gradients of `mse + coefficient · aux_k` for a TopK SAE (see the module docs),
+/// with the unit-norm projection of the decoder gradient (when the SAE has that constraint) and
+/// global-norm clipping at `clip_norm` applied on the host, as the trainer would otherwise do.
 pub(crate) fn topk_step(
     sae: &TopKSae,
     batch: &[f32],
     rows: usize,
     dead: &[bool],
     aux: Option<&AuxKConfig>,
+    clip_norm: Option<f64>,
 ) -> FastStep {
     let w_enc_t = sae.W_enc.val().inner();
     let device = w_enc_t.device();
@@ -127,9 +132,10 @@ pub(crate) fn topk_step(
 
     // Decoder backward.
     let mut g_w_dec = scatter_outer(&idx, &vals, k, &upstream, d, m);
-    let mut g_b_dec: Vec<f32> = (0..d)
-        .map(|c| (0..b).map(|r| upstream[r * d + c]).sum())
-        .collect();
+    let mut g_b_dec = vec![0f32; d];
+    for row in upstream.chunks_exact(d) {
+        g_b_dec.iter_mut().zip(row).for_each(|(g, v)| *g += v);
+    }
     let g_vals = sparse_decode_backward_values(&idx, k, &w_dec, d, &upstream);
     let g_pre: Vec<f32> = g_vals
         .iter()
@@ -221,12 +227,36 @@ pub(crate) fn topk_step(
     // Encoder backward: ∂L/∂W_encᵀ = scatter of the input rows, ∂L/∂b_enc = column sums.
     let g_w_enc_t = scatter_outer(&enc_idx, &enc_coef, enc_k, &u, d, m);
     let g_b_enc = scatter_sum(&enc_idx, &enc_coef, m);
-    let g_w_enc = tensor(g_w_enc_t, [m, d], &device).transpose();
+    let mut g_w_enc_t = g_w_enc_t;
+    let mut g_b_enc = g_b_enc;
     if sae.apply_b_dec_to_input {
         // pre = (x − b_dec) W_enc + b_enc ⇒ ∂L/∂b_dec −= W_enc · ∂L/∂b_enc.
         let back = host(w_enc_t.matmul(tensor(g_b_enc.clone(), [m, 1], &device)));
         g_b_dec.iter_mut().zip(&back).for_each(|(g, v)| *g -= v);
     }
+    if sae.unit_norm_decoder {
+        // sae-core's `remove_parallel_component`: g_i − (g_i · ŵ_i) ŵ_i.
+        for (g, w) in g_w_dec.chunks_exact_mut(d).zip(w_dec.chunks_exact(d)) {
+            let norm = w.iter().map(|v| v * v).sum::<f32>().sqrt().max(NORM_EPS);
+            let along = g.iter().zip(w).map(|(a, b)| a * b).sum::<f32>() / (norm * norm);
+            g.iter_mut().zip(w).for_each(|(a, b)| *a -= along * b);
+        }
+    }
+    if let Some(max_norm) = clip_norm {
+        // PyTorch's clip_grad_norm_ over all four gradients (as `clip::clip_global_norm`).
+        let squares = |v: &[f32]| v.iter().map(|&g| (g as f64) * (g as f64)).sum::<f64>();
+        let norm =
+            (squares(&g_w_enc_t) + squares(&g_b_enc) + squares(&g_w_dec) + squares(&g_b_dec))
+                .sqrt();
+        let coef = max_norm / (norm + 1e-6);
+        if coef < 1.0 {
+            let c = coef as f32;
+            for v in [&mut g_w_enc_t, &mut g_b_enc, &mut g_w_dec, &mut g_b_dec] {
+                v.iter_mut().for_each(|g| *g *= c);
+            }
+        }
+    }
+    let g_w_enc = tensor(g_w_enc_t, [m, d], &device).transpose();
 
     let mut firing_counts = vec![0u32; m];
     for (&i, &v) in idx.iter().zip(&vals) {
@@ -256,7 +286,7 @@ mod tests {
 
     /// The fast step's loss and gradients against burn autodiff of the same objective (the
     /// architecture's training forward plus `aux_k_loss`).
-    fn check(rescale: bool, unit_norm: bool, apply_b_dec: bool, with_aux: bool) {
+    fn check(rescale: bool, unit_norm: bool, apply_b_dec: bool, with_aux: bool, clip: Option<f64>) {
         let device = crate::test_device().autodiff();
         device.seed(7);
         let (b, d, m, k) = (24, 12, 40, 4);
@@ -290,7 +320,7 @@ mod tests {
             k_aux: Some(5),
             ..Default::default()
         };
-        let fast = topk_step(&sae, &batch, b, &dead, with_aux.then_some(&aux));
+        let fast = topk_step(&sae, &batch, b, &dead, with_aux.then_some(&aux), clip);
 
         let out = sae.training_forward(x.clone(), &StepContext::new(0));
         let mut loss = out.total_loss();
@@ -307,7 +337,12 @@ mod tests {
         }
         let expected_loss = loss.clone().into_scalar::<f32>() as f64;
         approx::assert_relative_eq!(fast.loss, expected_loss, max_relative = 1e-4);
-        let grads = GradientsParams::from_grads(loss.backward(), &sae);
+        let mut grads = GradientsParams::from_grads(loss.backward(), &sae);
+        sae.project_gradients(&mut grads);
+        if let Some(max_norm) = clip {
+            let before = crate::clip::clip_global_norm(&sae, &mut grads, max_norm);
+            assert!(before > max_norm, "the test must exercise clipping");
+        }
         let tol = Tolerance::<f32>::rel_abs(2e-3, 2e-5);
         let cmp2 = |id, name: &str| {
             let a = fast.grads.get::<2>(id).unwrap().into_data();
@@ -329,16 +364,16 @@ mod tests {
 
     #[test]
     fn gradients_equal_autodiff_plain() {
-        check(false, false, true, false);
+        check(false, false, true, false, None);
     }
 
     #[test]
-    fn gradients_equal_autodiff_with_aux_k_and_unit_norm_decoder() {
-        check(false, true, true, true);
+    fn gradients_equal_autodiff_with_aux_k_unit_norm_decoder_and_clipping() {
+        check(false, true, true, true, Some(0.05));
     }
 
     #[test]
     fn gradients_equal_autodiff_rescaled_selection_without_input_centering() {
-        check(true, false, false, true);
+        check(true, false, false, true, None);
     }
 }

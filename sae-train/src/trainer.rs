@@ -627,6 +627,7 @@ fn step_member<S: SparseAutoencoder + 'static>(
             rows,
             &dead_mask,
             member.run.aux_k.as_ref(),
+            config.grad_clip_norm,
         )
     } else {
         None
@@ -638,10 +639,11 @@ fn step_member<S: SparseAutoencoder + 'static>(
             mse,
             aux_loss,
             firing_counts,
-        }) => Ok((grads, loss, mse, aux_loss, firing_counts, None)),
-        None => autodiff_step(&sae, member, x, step, sparsity_scale, &dead_mask),
+        }) => Ok((grads, loss, mse, aux_loss, firing_counts, None, true)),
+        None => autodiff_step(&sae, member, x, step, sparsity_scale, &dead_mask)
+            .map(|(g, l, m, a, f, o)| (g, l, m, a, f, o, false)),
     };
-    let (mut grads, loss, mse, aux_loss, firing_counts, output) = match outcome {
+    let (mut grads, loss, mse, aux_loss, firing_counts, output, finalised) = match outcome {
         Ok(v) => v,
         Err(e) => {
             member.sae = Some(sae);
@@ -656,11 +658,14 @@ fn step_member<S: SparseAutoencoder + 'static>(
             value: loss as f32,
         });
     }
-    if sae.decoder_constraint() == DecoderConstraint::UnitNorm {
-        sae.project_gradients(&mut grads);
-    }
-    if let Some(max_norm) = config.grad_clip_norm {
-        clip_global_norm(&sae, &mut grads, max_norm);
+    // The fast step projects and clips on the host itself.
+    if !finalised {
+        if sae.decoder_constraint() == DecoderConstraint::UnitNorm {
+            sae.project_gradients(&mut grads);
+        }
+        if let Some(max_norm) = config.grad_clip_norm {
+            clip_global_norm(&sae, &mut grads, max_norm);
+        }
     }
     let mut sae = member.optim.step(lr, sae, grads).apply_constraints();
     if let Some(output) = &output {
