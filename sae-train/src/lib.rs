@@ -33,6 +33,7 @@ mod checkpoint;
 mod clip;
 mod dead;
 mod error;
+mod evaluate;
 mod fast_topk;
 mod filter;
 mod metrics_log;
@@ -50,6 +51,7 @@ pub use batches::{BatchStream, BatchStreamConfig, Calibration, StreamCounters, S
 pub use checkpoint::{CheckpointDir, CheckpointFiles, write_atomic};
 pub use dead::DeadLatents;
 pub use error::{Error, Result};
+pub use evaluate::evaluate;
 pub use filter::TokenFilter;
 pub use metrics_log::{MetricRecord, MetricsLog};
 pub use normalise::Normaliser;

@@ -98,7 +98,12 @@ fn draw(
         };
         if *log_y {
             let mut chart = builder.build_cartesian_2d(0.0..max_tokens, (lo..hi).log_scale())?;
-            chart.configure_mesh().x_desc("tokens").draw()?;
+            chart
+                .configure_mesh()
+                .x_desc("tokens")
+                .x_label_formatter(&|x| compact(*x))
+                .y_label_formatter(&|y| compact(*y))
+                .draw()?;
             for (i, name) in names.iter().enumerate() {
                 let color = Palette99::pick(i).to_rgba();
                 chart
@@ -113,7 +118,12 @@ fn draw(
                 .draw()?;
         } else {
             let mut chart = builder.build_cartesian_2d(0.0..max_tokens, lo..hi)?;
-            chart.configure_mesh().x_desc("tokens").draw()?;
+            chart
+                .configure_mesh()
+                .x_desc("tokens")
+                .x_label_formatter(&|x| compact(*x))
+                .y_label_formatter(&|y| compact(*y))
+                .draw()?;
             for (i, name) in names.iter().enumerate() {
                 let color = Palette99::pick(i).to_rgba();
                 chart
@@ -130,6 +140,23 @@ fn draw(
     }
     root.present()?;
     Ok(())
+}
+
+/// Short axis labels: `1.2M`, `350k`, `0.042`.
+fn compact(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if a >= 1e4 {
+        format!("{:.0}k", v / 1e3)
+    } else if a >= 100.0 || v == v.round() {
+        format!("{v:.0}")
+    } else {
+        format!("{:.3}", v)
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    }
 }
 
 #[cfg(test)]

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::clip::clip_global_norm;
 use crate::fast_topk::{FastStep, fast_topk_step};
 use crate::{
-    ActivationSource, BatchStream, CheckpointDir, CoefficientWarmup, DeadLatents, Error,
-    MetricRecord, MetricsLog, Result, SaeRunConfig, StreamState, TrainerConfig, aux_k_loss,
+    ActivationSource, BatchStream, Calibration, CheckpointDir, CoefficientWarmup, DeadLatents,
+    Error, MetricRecord, MetricsLog, Result, SaeRunConfig, StreamState, TrainerConfig, aux_k_loss,
     plot_training,
 };
 
@@ -224,6 +224,22 @@ impl<S: SparseAutoencoder + 'static> Trainer<S> {
         (0..self.members.len())
             .map(|i| self.sae(i).clone())
             .collect()
+    }
+
+    /// SAE `index` ready to use on **raw** activations: the input normalisation of
+    /// `calibration` folded into its weights (`fold_input_scale`), in its inference form
+    /// (`into_inference`: TopK decoder norms folded, BatchTopK/Matryoshka exported as JumpReLU).
+    /// For every raw input `x`, `export(..).forward(x) == sae.forward(x · s) / s`. Write it with
+    /// sae-core's SAELens writer.
+    ///
+    /// # Panics
+    /// If `index` is out of range.
+    pub fn export(&self, index: usize, calibration: &Calibration) -> sae_core::AnySae {
+        self.sae(index)
+            .clone()
+            .valid()
+            .fold_input_scale(calibration.normaliser.scale() as f64)
+            .into_inference()
     }
 
     /// Takes the SAEs out of the trainer.
@@ -922,6 +938,34 @@ mod tests {
         assert!(topk.last().unwrap().fvu < 0.5 * topk[0].fvu);
         assert!(topk.iter().all(|r| r.l0 <= 3.0));
         assert!(plot.exists());
+    }
+
+    #[test]
+    fn export_folds_the_normaliser_for_raw_inputs() {
+        let mut t = trainer(6, 2);
+        let mut stream = tree_stream(32);
+        t.fit(&mut stream, FitOptions::default()).unwrap();
+        let cal = stream.calibration();
+        let s = cal.normaliser.scale();
+        assert!(
+            (s - 1.0).abs() > 1e-3,
+            "the test needs a non-trivial scale, got {s}"
+        );
+        let device = crate::test_device();
+        let x = Tensor::<2>::random(
+            [5, 20],
+            burn::tensor::Distribution::Normal(0.0, 2.0),
+            &device,
+        );
+        for i in 0..t.len() {
+            let trained = t.sae(i).clone().valid();
+            let expected = trained.forward(x.clone() * s) / s;
+            let got = t.export(i, &cal).forward(x.clone());
+            got.into_data().assert_approx_eq::<f32>(
+                &expected.into_data(),
+                burn::tensor::Tolerance::rel_abs(1e-4, 1e-5),
+            );
+        }
     }
 
     #[test]

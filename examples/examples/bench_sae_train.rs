@@ -1,0 +1,672 @@
+//! Benchmark program of sae-train: what the trainer recovers and how fast it runs.
+//!
+//! ```sh
+//! cargo run --release -p examples --example bench_sae_train -- [SECTION ...] [--real PATH]
+//! ```
+//!
+//! Sections (all when none is named):
+//! - `throughput` — one TopK training step (d 576, width 4608, k 32, batch 4096): the k-sparse
+//!   fast step and burn's autodiff step against a dense matmul of the same shapes, same run;
+//! - `synthetic1long` — TopK k 5 with 2,048 latents, 2,000 steps: the MMCS ≥ 0.9 run;
+//! - `synthetic1` — every sae-core architecture on the correlated-features data (512 features in
+//!   256 dimensions, ~5 active): MMCS, MCC, FVU, L0, dead %;
+//! - `synthetic2` — the MP-SAE hierarchical tree: MCC of matching pursuit vs TopK vs ReLU;
+//! - `synthetic3` — signed features: share of directions recovered at |cos| > 0.9, AbsTopK vs TopK;
+//! - `real` — SmolLM2-135M layer-12 activations: TopK (k 32, width 4608) and JumpReLU on a
+//!   held-out split, with and without the norm filter. The file is
+//!   `$SPARSELAND_SHARED/data/smollm2-sotu/smollm2-135m-layer12.safetensors` (default
+//!   `../shared`), or `--real PATH`.
+
+use std::error::Error;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use sae_core::metrics::{SaeMetrics, ground_truth_recovery};
+use sae_core::{
+    AbsTopKSaeConfig, AnySae, ArchetypalSaeConfig, BatchTopKSaeConfig, GatedSaeConfig,
+    JumpReluSaeConfig, JumpReluSparsityLoss, MatchingPursuitSaeConfig, MatryoshkaSaeConfig,
+    ReluSaeConfig, SparseAutoencoder, TopAfaSaeConfig, TopKSaeConfig,
+};
+use sae_train::{
+    AuxKConfig, BatchStream, BatchStreamConfig, CorrelatedFeatures, CorrelatedFeaturesConfig,
+    Decay, FitOptions, HierarchicalTree, HierarchicalTreeConfig, LrSchedule, SaeRunConfig,
+    SafetensorsSource, SignedFeatures, SignedFeaturesConfig, SyntheticDataset, SyntheticSource,
+    TokenFilter, Trainer, TrainerConfig,
+};
+
+fn load() -> String {
+    std::process::Command::new("uptime")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|_| "uptime unavailable".into())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Seconds of `f`, median over `reps` runs after one warm-up run.
+fn time(reps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    median(
+        (0..reps)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64()
+            })
+            .collect(),
+    )
+}
+
+fn throughput() -> Result<(), Box<dyn Error>> {
+    let (batch, d, m, k) = (4096usize, 576usize, 4608usize, 32usize);
+    println!("\n## throughput: TopK step, d {d}, width {m}, k {k}, batch {batch}");
+    println!("load before: {}", load());
+    let device = examples::device();
+    device.seed(0);
+    let a = Tensor::<2>::random([batch, d], Distribution::Normal(0.0, 1.0), &device);
+    let b = Tensor::<2>::random([d, m], Distribution::Normal(0.0, 0.05), &device);
+    let matmul = time(5, || {
+        let _: f32 = a
+            .clone()
+            .matmul(b.clone())
+            .slice([0..1, 0..1])
+            .into_scalar();
+    });
+    let matmul_flops = 2.0 * (batch * d * m) as f64;
+    println!(
+        "dense matmul [{batch}×{d}]·[{d}×{m}] (burn flex, simd+rayon): {:.1} ms, {:.1} GFLOP/s",
+        matmul * 1e3,
+        matmul_flops / matmul / 1e9
+    );
+    let batch_host: Vec<f32> = a
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("floats");
+
+    let step_time = |fast: bool, reps: usize| -> Result<f64, Box<dyn Error>> {
+        let ad = device.clone().autodiff();
+        ad.seed(1);
+        let sae: AnySae = TopKSaeConfig::new(d, m, k)
+            .with_unit_norm_decoder(true)
+            .with_rescale_acts_by_decoder_norm(false)
+            .init(&ad)
+            .into();
+        let lr = LrSchedule::new(1e-4, 1, 1_000, Decay::Constant);
+        // Dead after one batch so that aux-K (k_aux = 288) runs on every measured step.
+        let config = TrainerConfig::new(1_000)
+            .with_fast_topk(fast)
+            .with_dead_after_tokens(batch as u64);
+        let run = SaeRunConfig::new("topk", lr).with_aux_k(Some(AuxKConfig::default()));
+        let mut trainer = Trainer::new(config, vec![(run, sae)], &ad);
+        let mut result = Ok(());
+        let t = time(reps, || {
+            if let Err(e) = trainer.train_step(&batch_host) {
+                result = Err(e);
+            }
+        });
+        result?;
+        let dead = trainer.dead_latents(0).dead_fraction();
+        println!(
+            "  ({} step: {:.0}% of latents dead at the end, aux-K {})",
+            if fast { "fast" } else { "autodiff" },
+            100.0 * dead,
+            if dead > 0.0 {
+                "active"
+            } else {
+                "idle (no dead latents)"
+            }
+        );
+        Ok(t)
+    };
+    let fast = step_time(true, 5)?;
+    let slow = step_time(false, 3)?;
+    // FLOPs the fast step executes: the dense encoder product plus the k-row gathers/scatters
+    // (decode, its value and weight gradients, the encoder weight gradient) for k and k_aux.
+    let k_aux = d / 2;
+    let sparse_flops = 2.0 * (batch * d) as f64 * (4 * k + 4 * k_aux) as f64;
+    let fast_flops = matmul_flops + sparse_flops;
+    // A dense TopK step: encoder forward, decoder forward, decoder and code gradients, encoder
+    // gradient: five products of the matmul's size.
+    let dense_equivalent = 5.0 * matmul_flops;
+    println!(
+        "fast k-sparse step: {:.1} ms = {:.0} tokens/s; {:.2}× the matmul's time; executes {:.1} GFLOP/s, \
+         {:.1} dense-equivalent GFLOP/s",
+        fast * 1e3,
+        batch as f64 / fast,
+        fast / matmul,
+        fast_flops / fast / 1e9,
+        dense_equivalent / fast / 1e9
+    );
+    println!(
+        "burn autodiff step:  {:.1} ms = {:.0} tokens/s; {:.2}× the matmul's time; fast step is {:.2}× faster",
+        slow * 1e3,
+        batch as f64 / slow,
+        slow / matmul,
+        slow / fast
+    );
+    println!("load after: {}", load());
+    Ok(())
+}
+
+/// Trains every `(run, sae)` on one stream of `data` for `steps` steps of `batch` tokens and
+/// evaluates each on 16,384 held-out tokens: (name, MMCS, MCC, FVU, L0, dead %, best |cos| per
+/// true feature).
+struct Row {
+    name: String,
+    mmcs: f64,
+    mcc: f64,
+    fvu: f64,
+    l0: f64,
+    dead: f64,
+    best_cos: Vec<f64>,
+}
+
+fn train_and_evaluate<D: SyntheticDataset + Clone>(
+    data: &D,
+    saes: Vec<(SaeRunConfig, AnySae)>,
+    steps: u64,
+    batch: usize,
+    dead_after: u64,
+) -> Result<Vec<Row>, Box<dyn Error>> {
+    let device = examples::device();
+    let ad = device.clone().autodiff();
+    let source = SyntheticSource::new(data.clone(), 8 * batch, None, device.clone());
+    let mut stream = BatchStream::new(source, BatchStreamConfig::new(batch).with_seed(1))?;
+    let config = TrainerConfig::new(steps).with_dead_after_tokens(dead_after);
+    let mut trainer = Trainer::new(config, saes, &ad);
+    let start = Instant::now();
+    trainer.fit(&mut stream, FitOptions::default())?;
+    println!(
+        "  trained {} SAEs × {steps} steps × {batch} tokens in {:.1} s",
+        trainer.len(),
+        start.elapsed().as_secs_f64()
+    );
+    let scale = stream.calibration().normaliser.scale();
+    let held_out = data.sample(1 << 40, 16_384, &device);
+    let x = Tensor::<2>::from_data(
+        TensorData::new(held_out.activations, [16_384, data.d_in()]),
+        &device,
+    ) * scale as f32;
+    let truth = data.features_tensor(&device);
+    let truth_unit = unit_rows(truth.clone());
+    let mut rows = Vec::new();
+    for i in 0..trainer.len() {
+        let sae = trainer.sae(i).clone().valid();
+        let mut metrics = SaeMetrics::new();
+        for chunk in 0..4 {
+            let xs = x.clone().narrow(0, chunk * 4096, 4096);
+            let codes = sae.encode(xs.clone());
+            let x_hat = sae.decode(codes.clone());
+            metrics.update(&xs, &x_hat, &codes);
+        }
+        let report = metrics.report().expect("batches were seen");
+        let dict = sae.dictionary();
+        let recovery = ground_truth_recovery(&dict, &truth);
+        let cos = truth_unit.clone().matmul(unit_rows(dict).transpose()).abs();
+        let best_cos: Vec<f64> = cos
+            .max_dim(1)
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("floats")
+            .into_iter()
+            .map(f64::from)
+            .collect();
+        rows.push(Row {
+            name: trainer.run_config(i).name.clone(),
+            mmcs: recovery.mmcs,
+            mcc: recovery.mcc,
+            fvu: report.reconstruction.fvu,
+            l0: report.sparsity.l0,
+            dead: report.sparsity.dead_fraction,
+            best_cos,
+        });
+    }
+    Ok(rows)
+}
+
+fn unit_rows(w: Tensor<2>) -> Tensor<2> {
+    let n = w.clone().square().sum_dim(1).sqrt().clamp_min(1e-12);
+    w / n
+}
+
+fn print_rows(rows: &[Row]) {
+    println!("| SAE | MMCS | MCC | FVU | L0 | dead % |");
+    println!("|---|---|---|---|---|---|");
+    for r in rows {
+        println!(
+            "| {} | {:.3} | {:.3} | {:.4} | {:.2} | {:.1} |",
+            r.name,
+            r.mmcs,
+            r.mcc,
+            r.fvu,
+            r.l0,
+            100.0 * r.dead
+        );
+    }
+}
+
+fn lr(peak: f64, steps: u64) -> LrSchedule {
+    LrSchedule::new(
+        peak,
+        steps / 20,
+        steps,
+        Decay::Linear {
+            fraction: 0.2,
+            final_fraction: 0.0,
+        },
+    )
+}
+
+fn synthetic1(steps: u64) -> Result<(), Box<dyn Error>> {
+    let data = CorrelatedFeatures::new(CorrelatedFeaturesConfig::default());
+    println!(
+        "\n## synthetic (1): {} — every architecture at L0 ≈ 5, width 512",
+        data.name()
+    );
+    let ad = examples::device().autodiff();
+    ad.seed(0);
+    let (d, m, k) = (256, 512, 5);
+    let aux = Some(AuxKConfig::default());
+    // Archetypal dictionaries live in the hull of data points: 4,096 normalised samples.
+    let sample = data.sample(1 << 41, 4096, &examples::device()).activations;
+    let mean_norm = sample
+        .chunks(d)
+        .map(|r| r.iter().map(|v| v * v).sum::<f32>().sqrt())
+        .sum::<f32>()
+        / 4096.0;
+    let candidates = Tensor::<2>::from_data(TensorData::new(sample, [4096, d]), &ad)
+        * ((d as f32).sqrt() / mean_norm);
+    let run = |name: &str, peak: f64| SaeRunConfig::new(name, lr(peak, steps));
+    let saes: Vec<(SaeRunConfig, AnySae)> = vec![
+        (
+            run("TopK k5", 2e-3).with_aux_k(aux),
+            TopKSaeConfig::new(d, m, k)
+                .with_unit_norm_decoder(true)
+                .with_rescale_acts_by_decoder_norm(false)
+                .init(&ad)
+                .into(),
+        ),
+        (
+            run("TopK k5 (SAELens rescaled)", 2e-3).with_aux_k(aux),
+            TopKSaeConfig::new(d, m, k).init(&ad).into(),
+        ),
+        (
+            run("BatchTopK k5", 2e-3).with_aux_k(aux),
+            BatchTopKSaeConfig::new(d, m, k as f64).init(&ad).into(),
+        ),
+        (
+            run("Matryoshka k5 [64,128,256,512]", 2e-3).with_aux_k(aux),
+            MatryoshkaSaeConfig::new(
+                BatchTopKSaeConfig::new(d, m, k as f64),
+                vec![64, 128, 256, 512],
+            )
+            .init(&ad)
+            .into(),
+        ),
+        (
+            run("AbsTopK k5", 2e-3).with_aux_k(aux),
+            AbsTopKSaeConfig::new(d, m, k).init(&ad).into(),
+        ),
+        (
+            run("JumpReLU target L0 5", 2e-3).with_sparsity_warmup(steps / 10),
+            JumpReluSaeConfig::new(d, m)
+                .with_sparsity_loss(JumpReluSparsityLoss::TargetL0 { target: k as f64 })
+                .init(&ad)
+                .into(),
+        ),
+        (
+            run("ReLU L1 λ 3", 2e-3).with_sparsity_warmup(steps / 10),
+            ReluSaeConfig::new(d, m)
+                .with_l1_coefficient(3.0)
+                .init(&ad)
+                .into(),
+        ),
+        (
+            run("Gated λ 0.3", 2e-3).with_sparsity_warmup(steps / 10),
+            GatedSaeConfig::new(d, m)
+                .with_l1_coefficient(0.3)
+                .init(&ad)
+                .into(),
+        ),
+        (
+            run("top-AFA", 2e-3),
+            TopAfaSaeConfig::new(d, m).init(&ad).into(),
+        ),
+        (
+            run("archetypal k5", 2e-3).with_aux_k(aux),
+            ArchetypalSaeConfig::new(d, m, k)
+                .init(candidates, &ad)?
+                .into(),
+        ),
+        (
+            run("matching pursuit ≤5 iters", 2e-3),
+            MatchingPursuitSaeConfig::new(d, m)
+                .with_max_iterations(Some(k))
+                .init(&ad)
+                .into(),
+        ),
+    ];
+    let rows = train_and_evaluate(&data, saes, steps, 1024, 200_000)?;
+    print_rows(&rows);
+    Ok(())
+}
+
+/// TopK at the true L0 with 4× as many latents as features, trained longer: the MMCS ≥ 0.9 claim.
+fn synthetic1_long(steps: u64) -> Result<(), Box<dyn Error>> {
+    let data = CorrelatedFeatures::new(CorrelatedFeaturesConfig::default());
+    println!("\n## synthetic (1), long: TopK k5, width 2048, {steps} steps × 1024 tokens");
+    let ad = examples::device().autodiff();
+    ad.seed(0);
+    let saes: Vec<(SaeRunConfig, AnySae)> = vec![(
+        SaeRunConfig::new(
+            "TopK k5 w2048",
+            LrSchedule::new(
+                3e-3,
+                50,
+                steps,
+                Decay::Linear {
+                    fraction: 0.3,
+                    final_fraction: 0.0,
+                },
+            ),
+        )
+        .with_aux_k(Some(AuxKConfig::default())),
+        TopKSaeConfig::new(256, 2048, 5)
+            .with_unit_norm_decoder(true)
+            .with_rescale_acts_by_decoder_norm(false)
+            .init(&ad)
+            .into(),
+    )];
+    let rows = train_and_evaluate(&data, saes, steps, 1024, 50_000)?;
+    print_rows(&rows);
+    Ok(())
+}
+
+fn synthetic2(steps: u64) -> Result<(), Box<dyn Error>> {
+    let data = HierarchicalTree::new(HierarchicalTreeConfig::default());
+    println!(
+        "\n## synthetic (2): {} — MCC of matching pursuit vs TopK vs ReLU, width 20",
+        data.name()
+    );
+    let mut all = Vec::new();
+    for seed in 0..3u64 {
+        let ad = examples::device().autodiff();
+        ad.seed(seed);
+        let run = |name: &str, peak: f64| SaeRunConfig::new(name, lr(peak, steps));
+        let saes: Vec<(SaeRunConfig, AnySae)> = vec![
+            (
+                run("matching pursuit (residual < 0.05)", 3e-3),
+                MatchingPursuitSaeConfig::new(20, 20)
+                    .with_residual_threshold(0.05)
+                    .with_apply_b_dec_to_input(false)
+                    .init(&ad)
+                    .into(),
+            ),
+            (
+                run("TopK k2", 3e-3).with_aux_k(Some(AuxKConfig::default())),
+                TopKSaeConfig::new(20, 20, 2)
+                    .with_unit_norm_decoder(true)
+                    .with_rescale_acts_by_decoder_norm(false)
+                    .init(&ad)
+                    .into(),
+            ),
+            (
+                run("ReLU L1 λ 0.1", 3e-3),
+                ReluSaeConfig::new(20, 20)
+                    .with_l1_coefficient(0.1)
+                    .init(&ad)
+                    .into(),
+            ),
+        ];
+        let rows = train_and_evaluate(&data, saes, steps, 200, 20_000)?;
+        all.push(rows);
+    }
+    println!("| SAE | MCC (seeds 0, 1, 2) | mean MCC | FVU | L0 | dead % |");
+    println!("|---|---|---|---|---|---|");
+    for i in 0..all[0].len() {
+        let mccs: Vec<f64> = all.iter().map(|r| r[i].mcc).collect();
+        let mean = mccs.iter().sum::<f64>() / mccs.len() as f64;
+        let r = &all[0][i];
+        println!(
+            "| {} | {} | {:.3} | {:.4} | {:.2} | {:.1} |",
+            r.name,
+            mccs.iter()
+                .map(|m| format!("{m:.3}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            mean,
+            r.fvu,
+            r.l0,
+            100.0 * r.dead
+        );
+    }
+    Ok(())
+}
+
+fn synthetic3(steps: u64) -> Result<(), Box<dyn Error>> {
+    let data = SignedFeatures::new(SignedFeaturesConfig::default());
+    let n = data.num_features();
+    println!(
+        "\n## synthetic (3): {} — signed directions recovered at |cos| > 0.9, width {n}",
+        data.name()
+    );
+    let ad = examples::device().autodiff();
+    ad.seed(0);
+    let aux = Some(AuxKConfig::default());
+    let run = |name: &str| SaeRunConfig::new(name, lr(2e-3, steps)).with_aux_k(aux);
+    let saes: Vec<(SaeRunConfig, AnySae)> = vec![
+        (
+            run("AbsTopK k4"),
+            AbsTopKSaeConfig::new(64, n, 4)
+                .with_unit_norm_decoder(true)
+                .with_rescale_acts_by_decoder_norm(false)
+                .init(&ad)
+                .into(),
+        ),
+        (
+            run("TopK k4"),
+            TopKSaeConfig::new(64, n, 4)
+                .with_unit_norm_decoder(true)
+                .with_rescale_acts_by_decoder_norm(false)
+                .init(&ad)
+                .into(),
+        ),
+        (
+            run("TopK k8 (two latents per feature allowed)"),
+            TopKSaeConfig::new(64, n, 8)
+                .with_unit_norm_decoder(true)
+                .with_rescale_acts_by_decoder_norm(false)
+                .init(&ad)
+                .into(),
+        ),
+    ];
+    let rows = train_and_evaluate(&data, saes, steps, 1024, 200_000)?;
+    println!("| SAE | recovered at |cos| > 0.9 | MMCS | MCC | FVU | L0 | dead % |");
+    println!("|---|---|---|---|---|---|---|");
+    for r in &rows {
+        let rec = r.best_cos.iter().filter(|&&c| c > 0.9).count() as f64 / r.best_cos.len() as f64;
+        println!(
+            "| {} | {:.1} % | {:.3} | {:.3} | {:.4} | {:.2} | {:.1} |",
+            r.name,
+            100.0 * rec,
+            r.mmcs,
+            r.mcc,
+            r.fvu,
+            r.l0,
+            100.0 * r.dead
+        );
+    }
+    Ok(())
+}
+
+/// Held-out metrics of `sae` on `source` filtered as `filter` says, with `calibration`'s scale.
+fn held_out_report<S: SparseAutoencoder>(
+    sae: &S,
+    path: &std::path::Path,
+    rows: std::ops::Range<u64>,
+    filter: TokenFilter,
+    calibration: sae_train::Calibration,
+) -> Result<sae_core::metrics::SaeMetricsReport, Box<dyn Error>> {
+    let source = SafetensorsSource::open(path, "activations")?.with_rows(rows)?;
+    let config = BatchStreamConfig::new(1024)
+        .with_repeat(false)
+        .with_shuffle_rows(1)
+        .with_filter(filter);
+    let mut stream = BatchStream::with_calibration(source, config, calibration)?;
+    Ok(sae_train::evaluate(
+        sae,
+        &mut stream,
+        &examples::device(),
+        None,
+    )?)
+}
+
+fn real(path: &std::path::Path, steps: u64) -> Result<(), Box<dyn Error>> {
+    println!("\n## real activations: {}", path.display());
+    if !path.exists() {
+        println!("skipped: file not found (set SPARSELAND_SHARED or pass --real PATH)");
+        return Ok(());
+    }
+    // 64 sequences of 256 tokens: sequences 0–55 train (14,336 tokens), 56–63 are held out.
+    let (train_rows, held_rows) = (0..14_336u64, 14_336..16_384u64);
+    let norm_filter = TokenFilter::none().max_norm_ratio(10.0);
+    let mut table = Vec::new();
+    for (label, filter) in [
+        ("no filter", TokenFilter::none()),
+        ("norm filter 10× median", norm_filter.clone()),
+    ] {
+        let device = examples::device();
+        let ad = device.clone().autodiff();
+        ad.seed(0);
+        let source = SafetensorsSource::open(path, "activations")?.with_rows(train_rows.clone())?;
+        let config = BatchStreamConfig::new(1024)
+            .with_seed(0)
+            .with_shuffle_rows(14_336)
+            .with_filter(filter.clone());
+        let mut stream = BatchStream::new(source, config)?;
+        let cal = stream.calibration();
+        println!(
+            "{label}: median norm {:.1}, norm limit {}, mean kept norm {:.1}, input scale {:.4}",
+            cal.median_norm,
+            if cal.norm_limit.is_finite() {
+                format!("{:.1}", cal.norm_limit)
+            } else {
+                "none".into()
+            },
+            cal.mean_norm,
+            cal.normaliser.scale()
+        );
+        let run = |name: &str| SaeRunConfig::new(name, lr(1e-3, steps));
+        let saes: Vec<(SaeRunConfig, AnySae)> = vec![
+            (
+                run("TopK k32 w4608").with_aux_k(Some(AuxKConfig::default())),
+                TopKSaeConfig::new(576, 4608, 32)
+                    .with_unit_norm_decoder(true)
+                    .with_rescale_acts_by_decoder_norm(false)
+                    .init(&ad)
+                    .into(),
+            ),
+            (
+                run("JumpReLU target-L0 32 w4608").with_sparsity_warmup(steps / 5),
+                JumpReluSaeConfig::new(576, 4608)
+                    .with_sparsity_loss(JumpReluSparsityLoss::TargetL0 { target: 32.0 })
+                    .init(&ad)
+                    .into(),
+            ),
+        ];
+        let config = TrainerConfig::new(steps).with_dead_after_tokens(200_000);
+        let mut trainer = Trainer::new(config, saes, &ad);
+        let start = Instant::now();
+        trainer.fit(&mut stream, FitOptions::default())?;
+        let dropped = stream.counters();
+        println!(
+            "  trained {steps} steps × 1024 tokens in {:.0} s; the filter dropped {} of {} tokens read",
+            start.elapsed().as_secs_f64(),
+            dropped.dropped_norm + dropped.dropped_position,
+            dropped.tokens_served + dropped.dropped_norm + dropped.dropped_position
+        );
+        for i in 0..trainer.len() {
+            let sae = trainer.sae(i).clone().valid();
+            let mut cal_all = cal;
+            cal_all.norm_limit = f32::INFINITY;
+            let all = held_out_report(&sae, path, held_rows.clone(), TokenFilter::none(), cal_all)?;
+            let mut cal_f = cal;
+            cal_f.norm_limit = norm_filter.norm_limit(cal.median_norm);
+            let kept = held_out_report(&sae, path, held_rows.clone(), norm_filter.clone(), cal_f)?;
+            table.push((
+                format!("{} — trained with {label}", trainer.run_config(i).name),
+                all,
+                kept,
+                trainer.dead_latents(i).dead_fraction(),
+            ));
+        }
+    }
+    println!(
+        "| SAE | held-out FVU, all tokens | held-out FVU, sinks/outliers removed | L0 | dead % (held out) | dead % (training, 200k tokens) |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (name, all, kept, dead_train) in &table {
+        println!(
+            "| {name} | {:.4} | {:.4} | {:.1} | {:.1} | {:.1} |",
+            all.reconstruction.fvu,
+            kept.reconstruction.fvu,
+            kept.sparsity.l0,
+            100.0 * kept.sparsity.dead_fraction,
+            100.0 * dead_train
+        );
+    }
+    Ok(())
+}
+
+fn shared_dir() -> PathBuf {
+    std::env::var_os("SPARSELAND_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let mut sections = Vec::new();
+    let mut real_arg = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--real" {
+            real_arg = args.next().map(PathBuf::from);
+        } else {
+            sections.push(a);
+        }
+    }
+    let all = sections.is_empty();
+    let want = |s: &str| all || sections.iter().any(|x| x == s);
+    println!(
+        "# sae-train benchmark ({} cores)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let real_path = real_arg
+        .unwrap_or_else(|| shared_dir().join("data/smollm2-sotu/smollm2-135m-layer12.safetensors"));
+    if want("throughput") {
+        throughput()?;
+    }
+    if want("synthetic1") {
+        synthetic1(1_000)?;
+    }
+    if want("synthetic1long") {
+        synthetic1_long(2_000)?;
+    }
+    if want("synthetic2") {
+        synthetic2(3_000)?;
+    }
+    if want("synthetic3") {
+        synthetic3(1_500)?;
+    }
+    if want("real") {
+        real(&real_path, 300)?;
+    }
+    Ok(())
+}
