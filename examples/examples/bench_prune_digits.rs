@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::optim::{GradientsParams, Optimizer, SgdConfig, momentum::MomentumConfig};
+use burn::optim::{GradientsParams, SgdConfig, momentum::MomentumConfig};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use burn::tensor::activation::relu;
@@ -221,7 +221,7 @@ fn train(
         }
         bar.inc(1);
     }
-    if let Some(t) = trainer.as_deref_mut() {
+    if let Some(t) = trainer {
         // Final masks from the final weights (fine-tune phase: binary), then made permanent.
         model = t.before_forward(model, step).expect("final masks");
     }

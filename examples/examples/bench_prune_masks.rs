@@ -57,7 +57,7 @@ fn burn_magnitude_sort(w: &Tensor<2>, keep: usize) -> Tensor<2, Bool> {
     let n = w.shape().num_elements();
     let abs = w.clone().abs();
     let sorted = abs.clone().reshape([n]).sort(0);
-    let kth = sorted.slice([n - keep..n - keep + 1]).into_scalar::<f32>();
+    let kth = sorted.narrow(0, n - keep, 1).into_scalar::<f32>();
     abs.greater_equal_elem(kth)
 }
 
