@@ -18,7 +18,13 @@
 //! - initialisation ([`init`]), unit-norm decoders ([`decoder`]) and weight folding that keeps
 //!   outputs unchanged;
 //! - CPU kernels with a portable tensor-op twin ([`kernels`]): partial-selection top-k and k-row
-//!   sparse decoding with its backward products.
+//!   sparse decoding with its backward products;
+//! - files ([`io`]): SAELens v6 folders read and written with SAELens' tensor names and
+//!   orientations ([`io::save_saelens`], [`io::load_saelens`]), sparsify and dictionary_learning
+//!   folders read, every bad input a typed [`Error`];
+//! - metrics ([`metrics`]): streaming L0, L1, FVU / explained variance, MSE, cosine, shrinkage,
+//!   firing density ([`metrics::SaeMetrics`]), decoder geometry, and ground-truth recovery
+//!   (MMCS, MCC with an optimal matching).
 //!
 //! `sae-train` trains these layers, `interp-eval` scores them and `sparse-index` searches their
 //! codes. See `ARCHITECTURE.md` at the repository root for how the crates fit together.
@@ -62,6 +68,7 @@ pub use training::{LossKind, LossTerm, StepContext, TrainingOutput, sse_per_toke
 
 pub mod decoder;
 pub mod init;
+pub mod io;
 pub mod kernels;
 pub mod metrics;
 
