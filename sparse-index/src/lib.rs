@@ -14,3 +14,36 @@
 //!   for sparse encoders and dense + sparse score fusion.
 //!
 //! The index itself does not depend on burn.
+
+pub use collection::SparseCollection;
+pub use error::{Error, Result};
+pub use exact::{ExactIndex, brute_force_search};
+pub use io::{
+    JsonlRecord, RecordId, read_jsonl, read_jsonl_with_vocabulary, read_results_tsv,
+    read_seismic_bin, write_jsonl, write_results_tsv, write_seismic_bin,
+};
+pub use seismic::{
+    BlockOrder, BuildProgress, BuildStage, IndexMemory, PostingBudget, SearchParams, SearchStats,
+    SeismicConfig, SeismicIndex, ValuePrecision,
+};
+pub use topk::{ScoredDoc, TopK};
+pub use vector::{SparseVector, SparseView};
+pub use vocabulary::Vocabulary;
+
+pub mod fusion;
+pub mod metrics;
+#[cfg(feature = "burn")]
+pub mod tensors;
+#[cfg(feature = "burn")]
+pub mod training;
+
+mod collection;
+mod error;
+mod exact;
+mod file_format;
+mod io;
+mod seismic;
+mod storage;
+mod topk;
+mod vector;
+mod vocabulary;
