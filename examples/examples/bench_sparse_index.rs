@@ -41,13 +41,13 @@ struct Args {
     #[arg(long, default_value_t = 1.5)]
     max_fraction: f32,
     /// Blocks per list as a fraction of its length.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.15)]
     centroid_fraction: f32,
     /// Fraction of a summary's L1 mass kept.
     #[arg(long, default_value_t = 0.4)]
     summary_energy: f32,
     /// Cap on summary entries (0 = none).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 96)]
     summary_cap: usize,
     /// Keep documents in collection order in the forward index.
     #[arg(long)]

@@ -14,6 +14,31 @@
 //!   for sparse encoders and dense + sparse score fusion.
 //!
 //! The index itself does not depend on burn.
+//!
+//! ```
+//! use sparse_index::metrics::recall_at_k;
+//! use sparse_index::{ExactIndex, SearchParams, SeismicConfig, SeismicIndex, SparseCollection, SparseVector};
+//!
+//! // Documents: strictly increasing component ids with finite values (checked).
+//! let docs: SparseCollection = (0..1000u32)
+//!     .map(|d| SparseVector::new(vec![d % 17, 20 + d % 31], vec![1.0, 0.5]))
+//!     .collect::<Result<Vec<_>, _>>()?
+//!     .into_iter()
+//!     .collect();
+//! let query = SparseVector::new(vec![3, 25], vec![1.0, 2.0])?;
+//!
+//! // Approximate (Seismic-style) and exact search agree here.
+//! let index = SeismicIndex::build(&docs, &SeismicConfig::default())?;
+//! let hits = index.search(&query, 10, &SearchParams::default());
+//! let exact = ExactIndex::new(docs)?.search(&query, 10);
+//! let ids = |h: &[sparse_index::ScoredDoc]| h.iter().map(|h| h.doc).collect::<Vec<_>>();
+//! assert_eq!(recall_at_k(&ids(&hits), &ids(&exact), 10), 1.0);
+//! assert_eq!(hits[0].score, 2.0); // 1·1 + 2·0.5
+//! # Ok::<(), sparse_index::Error>(())
+//! ```
+//!
+//! The guide (`docs/src/sparse-index.md` in the repository) explains the algorithm, its
+//! parameters, where it departs from Seismic and the on-disk format.
 
 pub use collection::SparseCollection;
 pub use error::{Error, Result};
