@@ -147,6 +147,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let maxscore = time_queries(args.runs, nq, |q| {
             std::hint::black_box(exact.search(queries.get(q), k));
         });
+        let n_brute = nq.min(100);
+        let brute = time_queries(1, n_brute, |q| {
+            std::hint::black_box(sparse_index::brute_force_search(&docs, queries.get(q), k));
+        });
+        println!(
+            "exact forward brute force (first {n_brute} queries, 1 run): {:.1} µs/query wall, {:.1} µs CPU",
+            brute.0 * 1e6,
+            brute.1 * 1e6
+        );
         let res: Vec<Vec<u32>> = (0..nq)
             .map(|q| {
                 exact

@@ -58,6 +58,9 @@ struct Args {
     show: usize,
 }
 
+/// A per-query metric of a ranking against its judgements.
+type Metric = dyn Fn(&[String], &HashMap<String, i32>) -> f64;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let t = Instant::now();
@@ -158,8 +161,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let empty = HashMap::new();
         let id = |r: &RecordId| r.to_string();
-        let score = |results: &[Vec<ScoredDoc>],
-                     metric: &dyn Fn(&[String], &HashMap<String, i32>) -> f64| {
+        let score = |results: &[Vec<ScoredDoc>], metric: &Metric| {
             mean(queries.iter().zip(results).map(|(q, hits)| {
                 let ranking: Vec<String> =
                     hits.iter().map(|h| id(&docs[h.doc as usize].id)).collect();
