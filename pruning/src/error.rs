@@ -7,6 +7,8 @@
 
 use std::path::PathBuf;
 
+use crate::format::FormatError;
+
 /// Everything that can go wrong in `pruning`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -140,6 +142,11 @@ pub enum Error {
         /// The plotting library's message.
         reason: String,
     },
+
+    /// A compressed format refused its input: a dense weight and mask, or raw arrays read from
+    /// elsewhere (see [`FormatError`] for the details it names).
+    #[error(transparent)]
+    Format(#[from] FormatError),
 }
 
 /// `Result` with the crate's [`Error`].

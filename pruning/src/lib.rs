@@ -60,6 +60,7 @@ pub use model::{
     SparsityReport, TensorReport, apply_masks, is_pruned, load_pruned, masks, remove,
     sparsity_report,
 };
+pub use sparse_linear::{KERNEL_MAX_DENSITY, SparseLinear, SparseWeight, is_kernel_device};
 pub use training::{
     CubicSchedule, Distribution, DropFraction, Dynamic, Gradual, Growth, MaskDecay, NmSte,
     SparseMethod, SparseTrainer, StructureDecay, is_update_step, kept_for_density, layer_densities,
@@ -68,8 +69,11 @@ pub use training::{
 
 mod analysis;
 mod error;
+pub mod format;
+pub mod kernel;
 mod mask;
 mod model;
+mod sparse_linear;
 mod training;
 
 #[cfg(test)]

@@ -1,0 +1,235 @@
+//! Benchmark: the sparse CPU kernel against burn's own dense matmul, same shapes, same run.
+//!
+//! `Y[batch, 2048] = X[batch, 2048] · W` with `W` 2048 × 2048 under a random unstructured mask,
+//! for several batch sizes, sparsities and thread counts. Three timings per configuration:
+//! - `dense`: burn's `x.matmul(w)` on the flex backend (gemm crate, SIMD, rayon) — what a user
+//!   runs without this crate (the baseline);
+//! - `kernel`: `pruning::kernel::csr_linear` on host slices (the kernel alone);
+//! - `layer`: `SparseLinear::forward` on burn tensors (kernel + the copies in and out of burn).
+//!
+//! Thread counts are set with a dedicated rayon pool per column (`ThreadPool::install`): burn's
+//! flex matmul asks gemm for `Parallelism::Rayon(0)`, which gemm resolves to
+//! `rayon::current_num_threads()` — the installed pool's size — so the dense baseline and the
+//! kernel get the same threads (with one thread everything runs inline on the pool's worker).
+//!
+//! The machine this was written on is shared by several engineers compiling at once, so two
+//! clocks are read: the wall clock, and the CPU clock (`CLOCK_THREAD_CPUTIME_ID`) of every worker
+//! of the pool, of which the largest is reported — the critical path of the call without the time
+//! its threads spent preempted. Runs of dense and sparse alternate and each figure is a median, so
+//! both see the same load; the load average is printed before and after.
+//!
+//! `cargo run --release -p examples --example bench_sparse_kernel -- --help`
+
+use std::time::{Duration, Instant};
+
+use burn::prelude::*;
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use pruning::format::CsrMatrix;
+use pruning::kernel::{Isa, csr_linear};
+use pruning::{Amount, SparseLinear, random_unstructured};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+#[derive(Parser, Debug)]
+#[command(about = "Sparse CPU kernel vs burn's dense matmul (W 2048 x 2048)")]
+struct Args {
+    /// Rows and columns of the square weight.
+    #[arg(long, default_value_t = 2048)]
+    dim: usize,
+    /// Batch sizes (rows of X).
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 16, 128])]
+    batches: Vec<usize>,
+    /// Fractions of weights pruned.
+    #[arg(long, value_delimiter = ',', default_values_t = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95])]
+    sparsities: Vec<f64>,
+    /// Thread counts (one rayon pool each).
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 2])]
+    threads: Vec<usize>,
+    /// Minimum timed repetitions per measurement (more are run for fast cases).
+    #[arg(long, default_value_t = 7)]
+    reps: usize,
+    /// Minimum time spent per measurement, in milliseconds.
+    #[arg(long, default_value_t = 300)]
+    min_ms: u64,
+    /// Seed of the weights, masks and inputs.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unavailable".into())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// CPU time consumed by the calling thread, in seconds.
+fn thread_cpu_seconds() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// Seconds of one timed closure: median and best wall clock, median CPU critical path.
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    wall: f64,
+    best: f64,
+    cpu: f64,
+}
+
+/// Runs the closures in turn on `pool`, each once per round, until `reps` rounds and `min` time
+/// have passed; returns the median wall and CPU seconds of each. Every timed run directly follows
+/// an untimed run of the same closure, so all are measured with their own data in cache (the
+/// state of a layer called repeatedly) rather than after another closure evicted it.
+///
+/// CPU time is the largest CPU time any worker of the pool spent during the run (read with
+/// `ThreadPool::broadcast` before and after): the critical path of the parallel run, without the
+/// time its threads spent preempted by other processes.
+fn alternate(
+    pool: &rayon::ThreadPool,
+    reps: usize,
+    min: Duration,
+    fs: &mut [&mut (dyn FnMut() + Send)],
+) -> Vec<Timing> {
+    let mut walls = vec![Vec::new(); fs.len()];
+    let mut cpus = vec![Vec::new(); fs.len()];
+    let start = Instant::now();
+    while walls[0].len() < reps || start.elapsed() < min {
+        for (i, f) in fs.iter_mut().enumerate() {
+            pool.install(&mut *f);
+            let before = pool.broadcast(|_| thread_cpu_seconds());
+            let t0 = Instant::now();
+            pool.install(&mut *f);
+            walls[i].push(t0.elapsed().as_secs_f64());
+            let after = pool.broadcast(|_| thread_cpu_seconds());
+            let cpu = before
+                .iter()
+                .zip(&after)
+                .map(|(b, a)| a - b)
+                .fold(0.0, f64::max);
+            cpus[i].push(cpu);
+        }
+        if walls[0].len() >= 200 {
+            break;
+        }
+    }
+    walls
+        .into_iter()
+        .zip(cpus)
+        .map(|(w, c)| Timing {
+            best: w.iter().copied().fold(f64::INFINITY, f64::min),
+            wall: median(w),
+            cpu: median(c),
+        })
+        .collect()
+}
+
+fn main() {
+    let args = Args::parse();
+    let device = Device::flex();
+    let dim = args.dim;
+    println!("# bench_sparse_kernel");
+    println!(
+        "W {dim}x{dim} f32, random unstructured masks; kernel ISA {:?}; seed {}",
+        Isa::detect(),
+        args.seed
+    );
+    println!("load average (1/5/15 min) at start: {}", load());
+
+    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
+    let dense: Vec<f32> = (0..dim * dim).map(|_| rng.random::<f32>() - 0.5).collect();
+    // burn's layout [d_in, d_out]; the kernel's [d_out, d_in] is its transpose.
+    let w_burn = Tensor::<2>::from_data(TensorData::new(dense.clone(), [dim, dim]), &device);
+
+    let total = args.batches.len() * args.sparsities.len() * args.threads.len();
+    let bar = ProgressBar::new(total as u64).with_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}").expect("valid template"),
+    );
+    let mut rows = Vec::new();
+    for &batch in &args.batches {
+        let x: Vec<f32> = (0..batch * dim)
+            .map(|_| rng.random::<f32>() - 0.5)
+            .collect();
+        let x_burn = Tensor::<2>::from_data(TensorData::new(x.clone(), [batch, dim]), &device);
+        for &sparsity in &args.sparsities {
+            // A random unstructured mask (torch's `random_unstructured`), same seed for all.
+            let mask =
+                random_unstructured(&[dim, dim], Amount::Fraction(sparsity), None, args.seed)
+                    .expect("valid amount");
+            let mask_tensor = mask.to_tensor::<2>(&device);
+            let layer = SparseLinear::from_weight(w_burn.clone(), Some(mask_tensor), None)
+                .expect("finite weights");
+            let csr: &CsrMatrix = layer.csr();
+            let mut y = vec![0.0f32; batch * dim];
+            for &threads in &args.threads {
+                bar.set_message(format!("batch {batch}, sparsity {sparsity}, {threads} thr"));
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .expect("thread pool");
+                let times = alternate(
+                    &pool,
+                    args.reps,
+                    Duration::from_millis(args.min_ms),
+                    &mut [
+                        &mut || {
+                            let out = x_burn.clone().matmul(w_burn.clone());
+                            std::hint::black_box(out);
+                        },
+                        &mut || csr_linear(csr, &x, batch, &mut y),
+                        &mut || {
+                            std::hint::black_box(layer.forward(x_burn.clone()));
+                        },
+                    ],
+                );
+                rows.push((batch, sparsity, csr.density(), threads, times));
+                bar.inc(1);
+            }
+        }
+    }
+    bar.finish_and_clear();
+
+    println!();
+    println!(
+        "`clock`: `cpu` = median of the largest CPU time of any worker thread during the call (the \
+         critical path without time spent preempted; with several threads on a loaded machine a \
+         worker may also steal a preempted worker's share), `wall` = median elapsed time, `best` = \
+         shortest elapsed time."
+    );
+    println!();
+    println!(
+        "| batch | sparsity | threads | clock | dense burn (ms) | kernel (ms) | kernel speed-up | SparseLinear (ms) | layer speed-up |"
+    );
+    println!("|---:|---:|---:|---|---:|---:|---:|---:|---:|");
+    for (batch, sparsity, density, threads, t) in &rows {
+        let clocks = [
+            ("cpu", t[0].cpu, t[1].cpu, t[2].cpu),
+            ("wall", t[0].wall, t[1].wall, t[2].wall),
+            ("best", t[0].best, t[1].best, t[2].best),
+        ];
+        for (clock, dense, kernel, layer) in clocks {
+            println!(
+                "| {batch} | {sparsity:.2} ({:.3}) | {threads} | {clock} | {:.3} | {:.3} | {:.2}x | {:.3} | {:.2}x |",
+                1.0 - density,
+                dense * 1e3,
+                kernel * 1e3,
+                dense / kernel,
+                layer * 1e3,
+                dense / layer,
+            );
+        }
+    }
+    println!();
+    println!("load average (1/5/15 min) at end: {}", load());
+}
