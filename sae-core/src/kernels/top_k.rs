@@ -22,8 +22,8 @@ pub enum Rank {
 /// are the original entries (signed, for [`Rank::Magnitude`]).
 ///
 /// **Tie rule**: among entries with the same score the lower column index wins, both for
-/// membership in the top k and for the order within it. **NaN** scores rank below every number
-/// (they are selected only when a row has fewer than `k` non-NaN entries).
+/// membership in the top k and for the order within it. **NaN** scores rank as `−∞`
+/// (below every finite number; selected only when a row has fewer than `k` others).
 ///
 /// Algorithm: one pass per row with a size-k min-heap of the best entries so far (compared
 /// against its root, so the common case is a single comparison per entry), then a sort of the k
@@ -77,7 +77,7 @@ pub fn top_k_rows(data: &[f32], cols: usize, k: usize, rank: Rank) -> (Vec<u32>,
     (indices, values)
 }
 
-/// Score with NaN mapped below every number, so comparisons are a total order on non-NaN keys.
+/// Score with NaN mapped to `−∞`, so comparisons are a total order.
 #[inline(always)]
 fn key(score: f32) -> f32 {
     if score.is_nan() {
@@ -108,13 +108,26 @@ fn select_row(row: &[f32], k: usize, heap: &mut Vec<(f32, u32)>, score: impl Fn(
         sift_down(heap, i);
     }
     let mut threshold = heap[0].0;
-    for (offset, &v) in row[k..].iter().enumerate() {
-        let s = key(score(v));
-        // Scanning in increasing index, a later entry with an equal score loses the tie: strict >.
-        if s > threshold {
-            heap[0] = (s, (k + offset) as u32);
-            sift_down(heap, 0);
-            threshold = heap[0].0;
+    // Blocks of 16: one max per block (vectorised, NaN-ignoring `f32::max`) rejects most blocks
+    // with a single comparison once the heap holds large values; only blocks whose max beats the
+    // current k-th best are walked entry by entry. A NaN score never passes the strict `>`.
+    const BLOCK: usize = 16;
+    let tail = &row[k..];
+    for (b, block) in tail.chunks(BLOCK).enumerate() {
+        let block_max = block
+            .iter()
+            .fold(f32::NEG_INFINITY, |m, &v| m.max(score(v)));
+        if block_max <= threshold {
+            continue;
+        }
+        for (offset, &v) in block.iter().enumerate() {
+            let s = score(v);
+            // Scanning in increasing index, a later entry with an equal score loses the tie: strict >.
+            if s > threshold {
+                heap[0] = (s, (k + b * BLOCK + offset) as u32);
+                sift_down(heap, 0);
+                threshold = heap[0].0;
+            }
         }
     }
     heap.sort_unstable_by(|a, b| {
@@ -154,7 +167,7 @@ fn sift_down(heap: &mut [(f32, u32)], mut i: usize) {
 /// Top-k over all entries of `data` (a whole batch flattened, as BatchTopK selects): the flat
 /// indices of the `k` largest entries, in increasing index order.
 ///
-/// Same tie rule as [`top_k_rows`] (lower index wins; NaN ranks below every number). Finds the
+/// Same tie rule as [`top_k_rows`] (lower index wins; NaN ranks as `−∞`). Finds the
 /// k-th largest score with an `O(n)` selection on a copy of the scores, then keeps every entry
 /// above it and the lowest-indexed entries equal to it.
 ///
@@ -245,15 +258,21 @@ pub fn top_k(
     let device = scores.device();
     match path {
         ComputePath::HostKernels => {
-            let host = to_host_f32(scores.clone());
-            let (idx, vals) = top_k_rows(&host, n, k, rank);
-            let indices = indices_tensor(idx, [batch, k], &device);
-            let values = if scores.is_tracked() {
-                scores.gather(1, indices.clone())
+            if scores.is_tracked() {
+                // Keep the tracked tensor for a differentiable gather of the selected values.
+                let host = to_host_f32(scores.clone().detach());
+                let (idx, _) = top_k_rows(&host, n, k, rank);
+                let indices = indices_tensor(idx, [batch, k], &device);
+                (indices.clone(), scores.gather(1, indices))
             } else {
-                values_tensor(vals, [batch, k], &device)
-            };
-            (indices, values)
+                // Moving the tensor lets `flex` hand over its buffer without a copy.
+                let host = to_host_f32(scores);
+                let (idx, vals) = top_k_rows(&host, n, k, rank);
+                (
+                    indices_tensor(idx, [batch, k], &device),
+                    values_tensor(vals, [batch, k], &device),
+                )
+            }
         }
         ComputePath::TensorOps => {
             let indices = match rank {
