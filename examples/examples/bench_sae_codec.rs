@@ -13,14 +13,18 @@
 //!   forward `encode_sparse` + `decode_sparse`;
 //! - a k sweep of sparse vs dense decode.
 //!
-//! Figures are medians over repetitions; the machine load (`/proc/loadavg`) is printed first and
-//! last, because absolute times move with it while the ratios (measured in the same run) hold.
+//! Figures are medians over repetitions. The operations run round-robin within each repetition,
+//! so a change in the load of this shared machine affects all of them alike; the load
+//! (`/proc/loadavg`) is printed first and last, because absolute times move with it while the
+//! ratios hold.
 
 use std::time::Instant;
 
 use burn::prelude::*;
 use burn::tensor::{Distribution, IndexingUpdateOp};
-use sae_core::kernels::{ComputePath, Rank, sparse_decode_tensor, top_k};
+use sae_core::kernels::{
+    ComputePath, Rank, sparse_decode, sparse_decode_tensor, top_k, top_k_rows,
+};
 use sae_core::{AnySae, SparseAutoencoder, SparseCodes, TopKSae, TopKSaeConfig};
 
 const D_IN: usize = 576;
@@ -33,20 +37,44 @@ fn load() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-/// Median wall time in milliseconds of `reps` runs of `f` (after one warm-up run).
-fn time_ms<T>(reps: usize, mut f: impl FnMut() -> T) -> f64 {
-    drop(f());
-    let mut times: Vec<f64> = (0..reps)
-        .map(|_| {
+/// One measured operation.
+struct Case<'a> {
+    name: &'static str,
+    flops: Option<f64>,
+    run: Box<dyn FnMut() + 'a>,
+    times: Vec<f64>,
+}
+
+impl<'a> Case<'a> {
+    fn new(name: &'static str, flops: Option<f64>, run: impl FnMut() + 'a) -> Self {
+        Self {
+            name,
+            flops,
+            run: Box::new(run),
+            times: Vec::new(),
+        }
+    }
+
+    fn median(&self) -> f64 {
+        let mut t = self.times.clone();
+        t.sort_by(|a, b| a.total_cmp(b));
+        t[t.len() / 2]
+    }
+}
+
+/// Runs every case once per round, round-robin (so a load change on this shared machine hits all
+/// of them alike), `reps` timed rounds after one warm-up round; returns the median milliseconds.
+fn measure(cases: &mut [Case<'_>], reps: usize) -> Vec<f64> {
+    for round in 0..=reps {
+        for case in cases.iter_mut() {
             let start = Instant::now();
-            let out = f();
-            let elapsed = start.elapsed().as_secs_f64() * 1e3;
-            drop(out);
-            elapsed
-        })
-        .collect();
-    times.sort_by(|a, b| a.total_cmp(b));
-    times[times.len() / 2]
+            (case.run)();
+            if round > 0 {
+                case.times.push(start.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+    }
+    cases.iter().map(Case::median).collect()
 }
 
 fn gflops(flops: f64, ms: f64) -> f64 {
@@ -109,63 +137,98 @@ fn main() {
 
         let w_enc = sae.W_enc.val();
         let w_dec = sae.W_dec.val();
+        let b_dec = sae.b_dec.val();
         let pre = x.clone().matmul(w_enc.clone());
         let codes: SparseCodes = sae.encode_sparse(x.clone()).unwrap();
         let dense_codes = codes.to_dense(d_sae);
+        // Kernels that consume their input get a private copy per round (a shared buffer would be
+        // copied inside the timed region).
+        let fresh =
+            |n: usize| -> Vec<Tensor<2>> { (0..n).map(|_| pre.clone().mul_scalar(1.0)).collect() };
+        let mut for_host_topk = fresh(reps + 1);
+        let pre_host: Vec<f32> = pre.clone().into_data().try_to_vec::<f32>().unwrap();
+        let (idx_host, val_host) = top_k_rows(&pre_host, d_sae, K, Rank::Value);
+        let w_host: Vec<f32> = w_dec.clone().into_data().try_to_vec::<f32>().unwrap();
 
-        println!("  baselines (burn {} ops):", "flex");
-        let enc_mm = time_ms(reps, || x.clone().matmul(w_enc.clone()));
-        row("dense encoder matmul x·W_enc", enc_mm, Some(dense_flops));
-        let dec_mm = time_ms(reps, || dense_codes.clone().matmul(w_dec.clone()));
-        row("dense decoder matmul f·W_dec", dec_mm, Some(dense_flops));
-        let burn_topk = time_ms(reps, || pre.clone().topk_with_indices(K, 1));
-        row("burn topk_with_indices", burn_topk, None);
-        let gather_tensor = time_ms(reps, || {
-            sparse_decode_tensor(
-                &codes,
-                w_dec.clone(),
-                Some(sae.b_dec.val()),
-                ComputePath::TensorOps,
-            )
-        });
-        row(
-            "burn gather decode (select+mul+sum)",
+        let mut cases = vec![
+            Case::new("dense encoder matmul x·W_enc", Some(dense_flops), || {
+                drop(x.clone().matmul(w_enc.clone()))
+            }),
+            Case::new("dense decoder matmul f·W_dec", Some(dense_flops), || {
+                drop(dense_codes.clone().matmul(w_dec.clone()))
+            }),
+            Case::new("burn topk_with_indices", None, || {
+                drop(pre.clone().topk_with_indices(K, 1))
+            }),
+            Case::new(
+                "burn gather decode (select+mul+sum)",
+                Some(sparse_flops),
+                || {
+                    drop(sparse_decode_tensor(
+                        &codes,
+                        w_dec.clone(),
+                        Some(b_dec.clone()),
+                        ComputePath::TensorOps,
+                    ))
+                },
+            ),
+            Case::new(
+                "burn-ops forward (matmul+topk+scatter+matmul)",
+                Some(2.0 * dense_flops),
+                || drop(burn_ops_forward(&sae, x.clone())),
+            ),
+            Case::new("host top-k, tensor in/out", None, || {
+                let input = for_host_topk.pop().expect("one input per round");
+                drop(top_k(input, K, Rank::Value, ComputePath::HostKernels))
+            }),
+            Case::new("  kernel alone: top_k_rows on a slice", None, || {
+                drop(top_k_rows(&pre_host, d_sae, K, Rank::Value))
+            }),
+            Case::new(
+                "sparse decode (decode_sparse, k-row gather)",
+                Some(sparse_flops),
+                || drop(sae.decode_sparse(&codes)),
+            ),
+            Case::new(
+                "  kernel alone: sparse_decode on slices",
+                Some(sparse_flops),
+                || drop(sparse_decode(&idx_host, &val_host, K, &w_host, D_IN, None)),
+            ),
+            Case::new(
+                "encode_sparse (matmul + bias + top-k)",
+                Some(dense_flops),
+                || drop(sae.encode_sparse(x.clone())),
+            ),
+            Case::new(
+                "forward = encode_sparse + decode_sparse",
+                Some(dense_flops + sparse_flops),
+                || {
+                    let c = sae.encode_sparse(x.clone()).unwrap();
+                    drop(sae.decode_sparse(&c))
+                },
+            ),
+        ];
+        let ms = measure(&mut cases, reps);
+        println!("  burn flex ops (baselines) and sae-core, interleaved rounds:");
+        for (case, &t) in cases.iter().zip(&ms) {
+            row(case.name, t, case.flops);
+        }
+        let [
+            enc_mm,
+            dec_mm,
+            burn_topk,
             gather_tensor,
-            Some(sparse_flops),
-        );
-        let burn_forward = time_ms(reps, || burn_ops_forward(&sae, x.clone()));
-        row(
-            "burn-ops forward (matmul+topk+scatter+matmul)",
             burn_forward,
-            Some(2.0 * dense_flops),
-        );
-
-        println!("  sae-core:");
-        let host_topk = time_ms(reps, || {
-            top_k(pre.clone(), K, Rank::Value, ComputePath::HostKernels)
-        });
-        row("host top-k (partial selection)", host_topk, None);
-        let sparse_dec = time_ms(reps, || sae.decode_sparse(&codes));
-        row(
-            "sparse decode (k-row gather kernel)",
+            host_topk,
+            _,
             sparse_dec,
-            Some(sparse_flops),
-        );
-        let encode = time_ms(reps, || sae.encode_sparse(x.clone()).unwrap());
-        row(
-            "encode_sparse (matmul + bias + top-k)",
-            encode,
-            Some(dense_flops),
-        );
-        let forward = time_ms(reps, || {
-            let c = sae.encode_sparse(x.clone()).unwrap();
-            sae.decode_sparse(&c)
-        });
-        row(
-            "forward = encode_sparse + decode_sparse",
+            _,
+            _,
             forward,
-            Some(dense_flops + sparse_flops),
-        );
+        ] = ms[..]
+        else {
+            unreachable!("eleven cases")
+        };
 
         println!("  ratios:");
         println!(
@@ -198,12 +261,20 @@ fn main() {
             for k in [8usize, 16, 32, 64, 128, 256] {
                 let sae_k = inference_sae(d_sae, k, &device);
                 let codes_k = sae_k.encode_sparse(x.clone()).unwrap();
-                let sparse = time_ms(reps, || sae_k.decode_sparse(&codes_k));
                 let dense_codes_k = codes_k.to_dense(d_sae);
-                let dense = time_ms(reps, || dense_codes_k.clone().matmul(sae_k.W_dec.val()));
+                let w_k = sae_k.W_dec.val();
+                let mut cases = vec![
+                    Case::new("sparse", None, || drop(sae_k.decode_sparse(&codes_k))),
+                    Case::new("dense", None, || {
+                        drop(dense_codes_k.clone().matmul(w_k.clone()))
+                    }),
+                ];
+                let ms = measure(&mut cases, reps);
                 println!(
-                    "    k {k:>3}: sparse {sparse:>7.1} ms, dense {dense:>7.1} ms, sparse/dense {:.3}",
-                    sparse / dense
+                    "    k {k:>3}: sparse {:>7.1} ms, dense {:>7.1} ms, sparse/dense {:.3}",
+                    ms[0],
+                    ms[1],
+                    ms[0] / ms[1]
                 );
             }
         }

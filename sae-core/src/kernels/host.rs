@@ -2,13 +2,23 @@
 
 use burn::prelude::*;
 
-/// The tensor's elements as `f32`, row-major. Zero-copy on `flex` when the tensor is contiguous
-/// and not shared; a copy (and a dtype conversion for f16/bf16/f64 tensors) otherwise.
-pub(crate) fn to_host_f32<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
-    tensor
-        .into_data()
-        .try_into_vec_as::<f32>()
-        .unwrap_or_else(|err| panic!("reading a float tensor into host memory failed: {err}"))
+/// The tensor's data as `f32` (read it with [`f32_slice`]). Zero-copy on `flex` when the tensor
+/// is contiguous and not shared; a copy (and a dtype conversion for f16/bf16/f64 tensors)
+/// otherwise. Borrowing the slice from the `TensorData` avoids the further copy that turning
+/// flex's (over-aligned) buffer into a `Vec<f32>` would cost.
+pub(crate) fn host_data<const D: usize>(tensor: Tensor<D>) -> TensorData {
+    let data = tensor.into_data();
+    if data.dtype() == burn::tensor::DType::F32 {
+        data
+    } else {
+        data.convert::<f32>()
+    }
+}
+
+/// The `f32` elements of data from [`host_data`].
+pub(crate) fn f32_slice(data: &TensorData) -> &[f32] {
+    data.as_slice::<f32>()
+        .unwrap_or_else(|err| panic!("reading a float tensor in host memory failed: {err}"))
 }
 
 /// Integer tensor elements as `i64`, row-major.

@@ -17,7 +17,7 @@ use burn::prelude::*;
 use rayon::prelude::*;
 
 use super::ComputePath;
-use super::host::{to_host_f32, to_host_i64, values_tensor};
+use super::host::{f32_slice, host_data, to_host_i64, values_tensor};
 use crate::SparseCodes;
 
 const ROWS_PER_TASK: usize = 16;
@@ -280,10 +280,17 @@ pub fn sparse_decode_tensor(
     match path {
         ComputePath::HostKernels if k > 0 => {
             let idx = host_indices(codes.indices.clone());
-            let vals = to_host_f32(codes.values.clone());
-            let w = to_host_f32(w_dec);
-            let bias = b_dec.map(to_host_f32);
-            let out = sparse_decode(&idx, &vals, k, &w, d, bias.as_deref());
+            let vals = host_data(codes.values.clone());
+            let w = host_data(w_dec);
+            let bias = b_dec.map(host_data);
+            let out = sparse_decode(
+                &idx,
+                f32_slice(&vals),
+                k,
+                f32_slice(&w),
+                d,
+                bias.as_ref().map(f32_slice),
+            );
             values_tensor(out, [batch, d], &device)
         }
         _ => {
@@ -320,11 +327,11 @@ pub fn sparse_decode_backward(
     match path {
         ComputePath::HostKernels if k > 0 => {
             let idx = host_indices(codes.indices.clone());
-            let vals = to_host_f32(codes.values.clone());
-            let w = to_host_f32(w_dec);
-            let g = to_host_f32(upstream);
-            let gv = sparse_decode_backward_values(&idx, k, &w, d, &g);
-            let gw = scatter_outer(&idx, &vals, k, &g, d, n);
+            let vals = host_data(codes.values.clone());
+            let w = host_data(w_dec);
+            let g = host_data(upstream);
+            let gv = sparse_decode_backward_values(&idx, k, f32_slice(&w), d, f32_slice(&g));
+            let gw = scatter_outer(&idx, f32_slice(&vals), k, f32_slice(&g), d, n);
             (
                 values_tensor(gv, [batch, k], &device),
                 values_tensor(gw, [n, d], &device),
@@ -362,9 +369,13 @@ pub fn scatter_outer_tensor(
     match path {
         ComputePath::HostKernels if k > 0 => {
             let idx = host_indices(indices);
-            let c = to_host_f32(coeffs);
-            let r = to_host_f32(rows);
-            values_tensor(scatter_outer(&idx, &c, k, &r, d, n), [n, d], &device)
+            let c = host_data(coeffs);
+            let r = host_data(rows);
+            values_tensor(
+                scatter_outer(&idx, f32_slice(&c), k, f32_slice(&r), d, n),
+                [n, d],
+                &device,
+            )
         }
         _ => {
             let contrib =
