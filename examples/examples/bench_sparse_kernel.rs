@@ -7,6 +7,9 @@
 //! - `kernel`: `pruning::kernel::csr_linear` on host slices (the kernel alone);
 //! - `layer`: `SparseLinear::forward` on burn tensors (kernel + the copies in and out of burn).
 //!
+//! A second table (`--blocks`) compares dense, the CSR kernel and the block-sparse kernel
+//! `bsr_linear` on block-structured masks.
+//!
 //! Thread counts are set with a dedicated rayon pool per column (`ThreadPool::install`): burn's
 //! flex matmul asks gemm for `Parallelism::Rayon(0)`, which gemm resolves to
 //! `rayon::current_num_threads()` — the installed pool's size — so the dense baseline and the
@@ -25,8 +28,8 @@ use std::time::{Duration, Instant};
 use burn::prelude::*;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use pruning::format::CsrMatrix;
-use pruning::kernel::{Isa, csr_linear};
+use pruning::format::{BlockSparseMatrix, CsrMatrix};
+use pruning::kernel::{Isa, bsr_linear, csr_linear};
 use pruning::{Amount, SparseLinear, random_unstructured};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -55,6 +58,13 @@ struct Args {
     /// Seed of the weights, masks and inputs.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Block shapes `RxC` for the block-sparse table (dense vs CSR kernel vs BSR kernel on the
+    /// same block-structured mask, batch 128); empty to skip it.
+    #[arg(long, value_delimiter = ',', default_values_t = ["4x1".to_string(), "4x4".to_string()])]
+    blocks: Vec<String>,
+    /// Batch size of the block-sparse table.
+    #[arg(long, default_value_t = 128)]
+    block_batch: usize,
 }
 
 fn load() -> String {
@@ -230,6 +240,86 @@ fn main() {
             );
         }
     }
+    if !args.blocks.is_empty() {
+        block_table(&args, &dense, &w_burn, &device, &mut rng);
+    }
     println!();
     println!("load average (1/5/15 min) at end: {}", load());
+}
+
+/// Dense vs the CSR kernel vs the BSR kernel on one block-structured mask per block shape and
+/// sparsity (a random mask over the block grid, each block kept or pruned whole).
+fn block_table(
+    args: &Args,
+    dense: &[f32],
+    w_burn: &Tensor<2>,
+    device: &Device,
+    rng: &mut ChaCha8Rng,
+) {
+    let (dim, batch) = (args.dim, args.block_batch);
+    let x: Vec<f32> = (0..batch * dim)
+        .map(|_| rng.random::<f32>() - 0.5)
+        .collect();
+    let x_burn = Tensor::<2>::from_data(TensorData::new(x.clone(), [batch, dim]), device);
+    println!();
+    println!("Block-sparse weights, batch {batch} (kernel layout [out, in], blocks R x C):");
+    println!();
+    println!(
+        "| block | sparsity | threads | clock | dense burn (ms) | CSR kernel (ms) | CSR speed-up | BSR kernel (ms) | BSR speed-up |"
+    );
+    println!("|---|---:|---:|---|---:|---:|---:|---:|---:|");
+    for shape in &args.blocks {
+        let (r, c) = shape
+            .split_once('x')
+            .and_then(|(r, c)| Some((r.parse::<usize>().ok()?, c.parse::<usize>().ok()?)))
+            .unwrap_or_else(|| panic!("--blocks: `{shape}` is not RxC"));
+        for &sparsity in &args.sparsities {
+            let grid = random_unstructured(
+                &[dim / r, dim / c],
+                Amount::Fraction(sparsity),
+                None,
+                args.seed,
+            )
+            .expect("valid amount");
+            let mask: Vec<bool> = (0..dim * dim)
+                .map(|i| grid.as_slice()[(i / dim / r) * (dim / c) + (i % dim) / c])
+                .collect();
+            let csr = CsrMatrix::from_masked(dense, &mask, dim, dim).expect("finite weights");
+            let bsr = BlockSparseMatrix::from_masked(dense, &mask, dim, dim, r, c)
+                .expect("shape is a whole number of blocks");
+            let mut y = vec![0.0f32; batch * dim];
+            let mut y2 = vec![0.0f32; batch * dim];
+            for &threads in &args.threads {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .expect("thread pool");
+                let t = alternate(
+                    &pool,
+                    args.reps,
+                    Duration::from_millis(args.min_ms),
+                    &mut [
+                        &mut || {
+                            std::hint::black_box(x_burn.clone().matmul(w_burn.clone()));
+                        },
+                        &mut || csr_linear(&csr, &x, batch, &mut y),
+                        &mut || bsr_linear(&bsr, &x, batch, &mut y2),
+                    ],
+                );
+                for (clock, d, k1, k2) in [
+                    ("cpu", t[0].cpu, t[1].cpu, t[2].cpu),
+                    ("best", t[0].best, t[1].best, t[2].best),
+                ] {
+                    println!(
+                        "| {r}x{c} | {sparsity:.2} | {threads} | {clock} | {:.3} | {:.3} | {:.2}x | {:.3} | {:.2}x |",
+                        d * 1e3,
+                        k1 * 1e3,
+                        d / k1,
+                        k2 * 1e3,
+                        d / k2
+                    );
+                }
+            }
+        }
+    }
 }

@@ -77,3 +77,24 @@ pub(crate) fn assert_close(found: &[f32], expected: &Reference, what: &str) {
         );
     }
 }
+
+/// Every kernel variant this CPU can run (AVX-512 detection implies AVX2 + FMA).
+pub(crate) fn isas() -> Vec<crate::kernel::Isa> {
+    use crate::kernel::Isa;
+    match Isa::detect() {
+        Isa::Avx512 => vec![Isa::Baseline, Isa::Avx2, Isa::Avx512],
+        Isa::Avx2 => vec![Isa::Baseline, Isa::Avx2],
+        Isa::Baseline => vec![Isa::Baseline],
+    }
+}
+
+/// The transpose of a row-major `rows × cols` matrix.
+pub(crate) fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0; x.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = x[r * cols + c];
+        }
+    }
+    t
+}

@@ -14,13 +14,9 @@
 
 use std::ops::Range;
 
-use rayon::prelude::*;
-
 use super::isa::{Isa, fmadd, isa_dispatch};
-use super::panel::{
-    Panel, PanelData, Sink, pack_columns, pack_transposed, plan_panels, with_pack_buffer,
-};
-use super::schedule::{balanced_row_ranges, task_count};
+use super::panel::{Operand, Panel, PanelData, Sink, with_panels};
+use super::schedule::{balanced_row_ranges, for_each_task, task_count};
 use crate::format::CsrMatrix;
 
 /// `C = A · B`: `a` is `[m, k]`, `b` row-major `[k, n]`, `c` row-major `[m, n]` (overwritten).
@@ -120,82 +116,19 @@ pub(crate) fn csr_linear_with(isa: Isa, a: &CsrMatrix, x: &[f32], batch: usize, 
     run(isa, a, Operand::Transposed(x), batch, sink);
 }
 
-/// The dense operand as the caller holds it.
-#[derive(Clone, Copy)]
-enum Operand<'a> {
-    /// `B[k, n]` row-major.
-    RowMajor(&'a [f32]),
-    /// `X[n, k]` row-major, i.e. `B = Xᵀ`.
-    Transposed(&'a [f32]),
-}
-
 fn run(isa: Isa, a: &CsrMatrix, operand: Operand<'_>, n: usize, sink: Sink) {
     if n == 0 || a.rows() == 0 {
         return;
     }
-    let k = a.cols();
     let ranges = balanced_row_ranges(a.indptr(), task_count());
     if n == 1 {
-        // B is a single column: the same k floats in either layout.
-        let x = match operand {
-            Operand::RowMajor(b) | Operand::Transposed(b) => b,
-        };
+        let x = operand.single_column();
         for_each_task(&ranges, |rows| gemv_task(isa, a, rows, x, sink));
         return;
     }
-    let panels = plan_panels(n);
-    // Every panel that cannot be read in place is packed into one buffer.
-    let needs_pack = |p: &Panel| matches!(operand, Operand::Transposed(_)) || p.valid != p.width;
-    let mut offsets = Vec::with_capacity(panels.len());
-    let mut packed_len = 0;
-    for p in &panels {
-        offsets.push(packed_len);
-        if needs_pack(p) {
-            packed_len += k * p.width;
-        }
-    }
-    with_pack_buffer(packed_len, |packed| {
-        let mut rest: &mut [f32] = packed;
-        for p in panels.iter().filter(|p| needs_pack(p)) {
-            let (chunk, tail) = rest.split_at_mut(k * p.width);
-            match operand {
-                Operand::RowMajor(b) => pack_columns(b, k, n, *p, chunk),
-                Operand::Transposed(x) => pack_transposed(x, k, *p, chunk),
-            }
-            rest = tail;
-        }
-        let packed: &[f32] = packed;
-        let prepared: Vec<(Panel, PanelData<'_>)> = panels
-            .iter()
-            .zip(&offsets)
-            .map(|(p, &offset)| {
-                let data = match operand {
-                    _ if needs_pack(p) => PanelData {
-                        base: &packed[offset..offset + k * p.width],
-                        stride: p.width,
-                    },
-                    Operand::RowMajor(b) => PanelData {
-                        base: b.get(p.start..).unwrap_or(&[]),
-                        stride: n,
-                    },
-                    Operand::Transposed(_) => unreachable!("transposed panels are packed"),
-                };
-                // The micro-kernel reads `width` floats at `j · stride` for every column j < k.
-                assert!(k == 0 || data.base.len() >= (k - 1) * data.stride + p.width);
-                (*p, data)
-            })
-            .collect();
-        for_each_task(&ranges, |rows| panels_task(isa, a, rows, &prepared, sink));
+    with_panels(operand, a.cols(), n, |prepared| {
+        for_each_task(&ranges, |rows| panels_task(isa, a, rows, prepared, sink));
     });
-}
-
-/// Runs `task` over the row ranges: inline for one range, as rayon tasks otherwise.
-fn for_each_task(ranges: &[Range<usize>], task: impl Fn(Range<usize>) + Sync) {
-    if ranges.len() == 1 {
-        task(ranges[0].clone());
-    } else {
-        ranges.par_iter().for_each(|r| task(r.clone()));
-    }
 }
 
 isa_dispatch! {
@@ -327,27 +260,11 @@ fn gemv_body<const FMA: bool>(a: &CsrMatrix, rows: Range<usize>, x: &[f32], sink
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::testing::{assert_close, dense_and_mask, dense_matmul, masked, weight};
+    use crate::format::testing::{
+        assert_close, dense_and_mask, dense_matmul, isas, masked, transpose, weight,
+    };
     use proptest::prelude::*;
-
-    /// Every variant this CPU can run (AVX-512 detection implies AVX2 + FMA).
-    pub(crate) fn isas() -> Vec<Isa> {
-        match Isa::detect() {
-            Isa::Avx512 => vec![Isa::Baseline, Isa::Avx2, Isa::Avx512],
-            Isa::Avx2 => vec![Isa::Baseline, Isa::Avx2],
-            Isa::Baseline => vec![Isa::Baseline],
-        }
-    }
-
-    fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-        let mut t = vec![0.0; x.len()];
-        for r in 0..rows {
-            for c in 0..cols {
-                t[c * rows + r] = x[r * cols + c];
-            }
-        }
-        t
-    }
+    use rayon::prelude::*;
 
     fn check_both(dense: &[f32], mask: &[bool], m: usize, k: usize, b: &[f32], n: usize) {
         let a = CsrMatrix::from_masked(dense, mask, m, k).unwrap();

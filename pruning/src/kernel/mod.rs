@@ -8,10 +8,12 @@
 //! They use the current rayon pool; run them inside `ThreadPool::install` to choose the thread
 //! count.
 
+mod bsr_spmm;
 mod csr_spmm;
 pub(crate) mod isa;
 mod panel;
 mod schedule;
 
+pub use bsr_spmm::{bsr_linear, bsr_matmul};
 pub use csr_spmm::{csr_linear, csr_matmul};
 pub use isa::Isa;

@@ -175,6 +175,79 @@ impl Drop for PackBuffer {
     }
 }
 
+/// The dense operand as the caller holds it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Operand<'a> {
+    /// `B[k, n]` row-major.
+    RowMajor(&'a [f32]),
+    /// `X[n, k]` row-major, i.e. `B = Xᵀ` (the input of a linear layer).
+    Transposed(&'a [f32]),
+}
+
+impl<'a> Operand<'a> {
+    /// For `n = 1`: the `k` floats of the single column, the same in either layout.
+    pub(crate) fn single_column(self) -> &'a [f32] {
+        match self {
+            Operand::RowMajor(b) | Operand::Transposed(b) => b,
+        }
+    }
+}
+
+/// Cuts the `n` columns of the `k`-row operand into panels, packs those that cannot be read in
+/// place (all of a transposed operand, a ragged last panel) into one reused buffer, and runs `f`
+/// on the prepared panels.
+pub(crate) fn with_panels<R>(
+    operand: Operand<'_>,
+    k: usize,
+    n: usize,
+    f: impl FnOnce(&[(Panel, PanelData<'_>)]) -> R,
+) -> R {
+    let panels = plan_panels(n);
+    let needs_pack = |p: &Panel| matches!(operand, Operand::Transposed(_)) || p.valid != p.width;
+    let mut offsets = Vec::with_capacity(panels.len());
+    let mut packed_len = 0;
+    for p in &panels {
+        offsets.push(packed_len);
+        if needs_pack(p) {
+            packed_len += k * p.width;
+        }
+    }
+    with_pack_buffer(packed_len, |packed| {
+        let mut rest: &mut [f32] = packed;
+        for p in panels.iter().filter(|p| needs_pack(p)) {
+            let (chunk, tail) = rest.split_at_mut(k * p.width);
+            match operand {
+                Operand::RowMajor(b) => pack_columns(b, k, n, *p, chunk),
+                Operand::Transposed(x) => pack_transposed(x, k, *p, chunk),
+            }
+            rest = tail;
+        }
+        let packed: &[f32] = packed;
+        let prepared: Vec<(Panel, PanelData<'_>)> = panels
+            .iter()
+            .zip(&offsets)
+            .map(|(p, &offset)| {
+                let data = match operand {
+                    _ if needs_pack(p) => PanelData {
+                        base: &packed[offset..offset + k * p.width],
+                        stride: p.width,
+                    },
+                    Operand::RowMajor(b) => PanelData {
+                        base: b.get(p.start..).unwrap_or(&[]),
+                        stride: n,
+                    },
+                    Operand::Transposed(_) => unreachable!("transposed panels are packed"),
+                };
+                // Micro-kernels read `width` floats at `j · stride` for every column j < k
+                // without bounds checks; this is what makes that sound.
+                assert!(k == 0 || data.base.len() >= (k - 1) * data.stride + p.width);
+                (*p, data)
+            })
+            .collect();
+        f(&prepared)
+    })
+}
+
 /// Where a finished output row segment goes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Sink {

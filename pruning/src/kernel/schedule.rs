@@ -52,6 +52,16 @@ pub(crate) fn task_count() -> usize {
     }
 }
 
+/// Runs `task` over the row ranges: inline for one range, as rayon tasks otherwise.
+pub(crate) fn for_each_task(ranges: &[Range<usize>], task: impl Fn(Range<usize>) + Sync) {
+    use rayon::prelude::*;
+    if ranges.len() == 1 {
+        task(ranges[0].clone());
+    } else {
+        ranges.par_iter().for_each(|r| task(r.clone()));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
