@@ -144,8 +144,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let taat = time_queries(args.runs, nq, |q| {
             std::hint::black_box(exact.search_taat(queries.get(q), k));
         });
-        let maxscore = time_queries(args.runs, nq, |q| {
-            std::hint::black_box(exact.search(queries.get(q), k));
+        let maxscore = time_queries(1, nq, |q| {
+            std::hint::black_box(exact.search_maxscore(queries.get(q), k));
         });
         let n_brute = nq.min(100);
         let brute = time_queries(1, n_brute, |q| {
@@ -166,14 +166,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
             .collect();
         println!(
-            "exact term-at-a-time: {:.1} µs/query wall, {:.1} µs CPU; exact MaxScore: {:.1} µs wall, {:.1} µs CPU; recall@{k} {:.4}",
+            "exact term-at-a-time: {:.1} µs/query wall, {:.1} µs CPU; exact MaxScore (1 run): {:.1} µs wall, {:.1} µs CPU; recall@{k} {:.4}",
             taat.0 * 1e6,
             taat.1 * 1e6,
             maxscore.0 * 1e6,
             maxscore.1 * 1e6,
             recall(&res)
         );
-        exact_us = Some(taat.0.min(maxscore.0) * 1e6);
+        exact_us = Some(taat.0 * 1e6);
     }
 
     let budget = if args.n_postings == 0 {

@@ -76,7 +76,7 @@ fn bench_query(c: &mut Criterion) {
     group.bench_function("exact_maxscore", |b| {
         b.iter(|| {
             for q in &queries {
-                std::hint::black_box(exact.search(q, 10));
+                std::hint::black_box(exact.search_maxscore(q, 10));
             }
         })
     });

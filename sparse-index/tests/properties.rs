@@ -19,6 +19,11 @@ fn dyadic() -> BoxedStrategy<f32> {
     (-8i32..=32).prop_map(|k| k as f32 / 8.0).boxed()
 }
 
+/// Non-negative floats (SPLADE-like): the case where early termination can prune.
+fn positive_floats() -> BoxedStrategy<f32> {
+    (0.0f32..4.0).boxed()
+}
+
 /// Arbitrary finite floats of both signs.
 fn floats() -> BoxedStrategy<f32> {
     (-4.0f32..4.0).boxed()
@@ -39,8 +44,9 @@ fn collection(
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
-    /// Exact search (term at a time and MaxScore) equals brute force, bit for bit, for any
-    /// values: all three add the same products in increasing component order.
+    /// Exact search (term at a time, MaxScore) equals brute force, bit for bit, for any values:
+    /// all of them add the same products in increasing component order (MaxScore re-scores its
+    /// candidates through the forward index).
     #[test]
     fn exact_equals_brute_force((docs, queries) in collection(floats), k in 0usize..12) {
         let exact = ExactIndex::new(docs.clone()).unwrap();
@@ -48,6 +54,26 @@ proptest! {
             let oracle = brute_force_search(&docs, q, k);
             prop_assert_eq!(&exact.search_taat(q, k), &oracle);
             prop_assert_eq!(&exact.search(q, k), &oracle);
+            prop_assert_eq!(&exact.search_maxscore(q, k), &oracle);
+        }
+    }
+
+    /// The same with non-negative, skewed values (some lists much heavier than others), where
+    /// MaxScore does prune.
+    #[test]
+    fn pruned_exact_equals_brute_force((docs, queries) in collection(positive_floats), k in 1usize..6, skew in 1u32..4) {
+        let skewed: SparseCollection = docs
+            .iter()
+            .map(|d| SparseVector::new(
+                d.indices().to_vec(),
+                d.indices().iter().zip(d.values()).map(|(&c, &v)| if c % 4 == 0 { v * (skew * 10) as f32 } else { v }).collect(),
+            ).unwrap())
+            .collect();
+        let exact = ExactIndex::new(skewed.clone()).unwrap();
+        for q in &queries {
+            let oracle = brute_force_search(&skewed, q, k);
+            prop_assert_eq!(&exact.search(q, k), &oracle);
+            prop_assert_eq!(&exact.search_maxscore(q, k), &oracle);
         }
     }
 
