@@ -34,7 +34,7 @@ const LAYER: &str = "SparseLinear";
 ///
 /// The density limit is measured, not assumed: on a 2048 × 2048 weight the kernel beats burn's
 /// dense matmul (flex, SIMD, rayon) at every batch size from 50 % sparsity on, except batch 128
-/// at exactly 50 % (0.94×); see `docs/benchmarks.md`.
+/// at exactly 50 % (0.95×); see `docs/benchmarks.md`.
 ///
 /// The layer is a burn [`Module`]: the bias is a parameter (saved with the model); the
 /// compressed weight is not a tensor, so burn's records do not hold it — persist it with
