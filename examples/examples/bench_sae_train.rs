@@ -48,21 +48,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Seconds of `f`, median over `reps` runs after one warm-up run.
-fn time(reps: usize, mut f: impl FnMut()) -> f64 {
-    f();
-    median(
-        (0..reps)
-            .map(|_| {
-                let t = Instant::now();
-                f();
-                t.elapsed().as_secs_f64()
-            })
-            .collect(),
-    )
-}
-
-fn throughput() -> Result<(), Box<dyn Error>> {
+fn throughput(reps: usize) -> Result<(), Box<dyn Error>> {
     let (batch, d, m, k) = (4096usize, 576usize, 4608usize, 32usize);
     println!("\n## throughput: TopK step, d {d}, width {m}, k {k}, batch {batch}");
     println!("load before: {}", load());
@@ -70,86 +56,116 @@ fn throughput() -> Result<(), Box<dyn Error>> {
     device.seed(0);
     let a = Tensor::<2>::random([batch, d], Distribution::Normal(0.0, 1.0), &device);
     let b = Tensor::<2>::random([d, m], Distribution::Normal(0.0, 0.05), &device);
-    let matmul = time(5, || {
+    let batch_host: Vec<f32> = a
+        .clone()
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("floats");
+
+    // One trainer per variant. `dead_half`: the encoder columns of latents m/2.. are scaled by
+    // 0.1, so those latents never reach the top k, are dead after one batch, and aux-K
+    // (k_aux = d/2 = 288 of them per token) runs on every measured step.
+    let trainer = |fast: bool, dead_half: bool| -> Trainer<AnySae> {
+        let ad = device.clone().autodiff();
+        ad.seed(1);
+        let mut sae = TopKSaeConfig::new(d, m, k)
+            .with_unit_norm_decoder(true)
+            .with_rescale_acts_by_decoder_norm(false)
+            .init(&ad);
+        if dead_half {
+            let scale: Vec<f32> = (0..m).map(|i| if i < m / 2 { 1.0 } else { 0.1 }).collect();
+            let scale = Tensor::<1>::from_data(TensorData::new(scale, [m]), &ad);
+            sae.W_enc = sae
+                .W_enc
+                .map(|w| (w * scale.unsqueeze::<2>()).detach().require_grad());
+        }
+        let lr = LrSchedule::new(1e-4, 1, 1_000, Decay::Constant);
+        let config = TrainerConfig::new(1_000)
+            .with_fast_topk(fast)
+            .with_dead_after_tokens(0);
+        let run = SaeRunConfig::new("topk", lr).with_aux_k(Some(AuxKConfig::default()));
+        Trainer::new(config, vec![(run, sae.into())], &ad)
+    };
+    let mut variants = vec![
+        (
+            "fast k-sparse step, no dead latents (aux-K idle)",
+            trainer(true, false),
+        ),
+        (
+            "fast k-sparse step, aux-K active (half the latents dead)",
+            trainer(true, true),
+        ),
+        (
+            "burn autodiff step, no dead latents (aux-K idle)",
+            trainer(false, false),
+        ),
+        (
+            "burn autodiff step, aux-K active (half the latents dead)",
+            trainer(false, true),
+        ),
+    ];
+    // Two warm-up steps: the first marks the silent latents dead, the second runs aux-K.
+    for (_, t) in &mut variants {
+        for _ in 0..2 {
+            t.train_step(&batch_host)?;
+        }
+    }
+    let matmul_once = || {
+        let t = Instant::now();
         let _: f32 = a
             .clone()
             .matmul(b.clone())
             .slice([0..1, 0..1])
             .into_scalar();
-    });
+        t.elapsed().as_secs_f64()
+    };
+    matmul_once();
+    // Round-robin: every repetition times the matmul and each step back to back, so a burst of
+    // load hits all of them alike; medians are reported.
+    let mut matmul = Vec::new();
+    let mut steps: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+    for rep in 0..reps {
+        matmul.push(matmul_once());
+        for (i, (_, t)) in variants.iter_mut().enumerate() {
+            // The autodiff steps are slow: time them every other repetition.
+            if i >= 2 && rep % 2 == 1 {
+                continue;
+            }
+            let start = Instant::now();
+            t.train_step(&batch_host)?;
+            steps[i].push(start.elapsed().as_secs_f64());
+        }
+    }
+    let matmul = median(matmul);
     let matmul_flops = 2.0 * (batch * d * m) as f64;
     println!(
         "dense matmul [{batch}×{d}]·[{d}×{m}] (burn flex, simd+rayon): {:.1} ms, {:.1} GFLOP/s",
         matmul * 1e3,
         matmul_flops / matmul / 1e9
     );
-    let batch_host: Vec<f32> = a
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .expect("floats");
-
-    let step_time = |fast: bool, reps: usize| -> Result<f64, Box<dyn Error>> {
-        let ad = device.clone().autodiff();
-        ad.seed(1);
-        let sae: AnySae = TopKSaeConfig::new(d, m, k)
-            .with_unit_norm_decoder(true)
-            .with_rescale_acts_by_decoder_norm(false)
-            .init(&ad)
-            .into();
-        let lr = LrSchedule::new(1e-4, 1, 1_000, Decay::Constant);
-        // Dead after one batch so that aux-K (k_aux = 288) runs on every measured step.
-        let config = TrainerConfig::new(1_000)
-            .with_fast_topk(fast)
-            .with_dead_after_tokens(batch as u64);
-        let run = SaeRunConfig::new("topk", lr).with_aux_k(Some(AuxKConfig::default()));
-        let mut trainer = Trainer::new(config, vec![(run, sae)], &ad);
-        let mut result = Ok(());
-        let t = time(reps, || {
-            if let Err(e) = trainer.train_step(&batch_host) {
-                result = Err(e);
-            }
-        });
-        result?;
-        let dead = trainer.dead_latents(0).dead_fraction();
-        println!(
-            "  ({} step: {:.0}% of latents dead at the end, aux-K {})",
-            if fast { "fast" } else { "autodiff" },
-            100.0 * dead,
-            if dead > 0.0 {
-                "active"
-            } else {
-                "idle (no dead latents)"
-            }
-        );
-        Ok(t)
-    };
-    let fast = step_time(true, 5)?;
-    let slow = step_time(false, 3)?;
     // FLOPs the fast step executes: the dense encoder product plus the k-row gathers/scatters
-    // (decode, its value and weight gradients, the encoder weight gradient) for k and k_aux.
-    let k_aux = d / 2;
-    let sparse_flops = 2.0 * (batch * d) as f64 * (4 * k + 4 * k_aux) as f64;
-    let fast_flops = matmul_flops + sparse_flops;
-    // A dense TopK step: encoder forward, decoder forward, decoder and code gradients, encoder
-    // gradient: five products of the matmul's size.
+    // (decode, its value and weight gradients, the encoder weight gradient) for k (and k_aux).
+    // A dense TopK step would run five products of the matmul's size (encoder forward, decoder
+    // forward, decoder and code gradients, encoder gradient).
     let dense_equivalent = 5.0 * matmul_flops;
-    println!(
-        "fast k-sparse step: {:.1} ms = {:.0} tokens/s; {:.2}× the matmul's time; executes {:.1} GFLOP/s, \
-         {:.1} dense-equivalent GFLOP/s",
-        fast * 1e3,
-        batch as f64 / fast,
-        fast / matmul,
-        fast_flops / fast / 1e9,
-        dense_equivalent / fast / 1e9
-    );
-    println!(
-        "burn autodiff step:  {:.1} ms = {:.0} tokens/s; {:.2}× the matmul's time; fast step is {:.2}× faster",
-        slow * 1e3,
-        batch as f64 / slow,
-        slow / matmul,
-        slow / fast
-    );
+    let k_aux = d / 2;
+    for ((name, t), times) in variants.iter().zip(steps) {
+        let secs = median(times);
+        let dead = t.dead_latents(0).dead_fraction();
+        let active_k = if dead > 0.0 { k + k_aux } else { k };
+        let executed = matmul_flops + 2.0 * (batch * d) as f64 * (4 * active_k) as f64;
+        println!(
+            "{name}: {:.1} ms = {:.0} tokens/s; {:.2}× the matmul's time; {:.0}% dead; \
+             executes {:.1} GFLOP/s, {:.1} dense-equivalent GFLOP/s",
+            secs * 1e3,
+            batch as f64 / secs,
+            secs / matmul,
+            100.0 * dead,
+            executed / secs / 1e9,
+            dense_equivalent / secs / 1e9,
+        );
+    }
     println!("load after: {}", load());
     Ok(())
 }
@@ -634,10 +650,16 @@ fn shared_dir() -> PathBuf {
 fn main() -> Result<(), Box<dyn Error>> {
     let mut sections = Vec::new();
     let mut real_arg = None;
+    let mut reps = 7;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         if a == "--real" {
             real_arg = args.next().map(PathBuf::from);
+        } else if a == "--reps" {
+            reps = args
+                .next()
+                .and_then(|r| r.parse().ok())
+                .ok_or("--reps needs a positive number")?;
         } else {
             sections.push(a);
         }
@@ -651,7 +673,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let real_path = real_arg
         .unwrap_or_else(|| shared_dir().join("data/smollm2-sotu/smollm2-135m-layer12.safetensors"));
     if want("throughput") {
-        throughput()?;
+        throughput(reps)?;
     }
     if want("synthetic1") {
         synthetic1(1_000)?;

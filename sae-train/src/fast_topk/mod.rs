@@ -1,23 +1,30 @@
-//! The k-sparse TopK training step: loss and gradients of a TopK SAE computed by hand with
-//! sae-core's CPU kernels, touching only the `k` selected decoder rows per token.
+//! The k-sparse TopK training step: loss and gradients of a TopK SAE computed by hand on the
+//! host, touching only the `k` selected decoder rows per token.
 //!
 //! Only the encoder product `(x − b_dec) W_enc` is dense (it must score every latent); top-k
-//! runs on a partial-selection kernel, and the decoder forward, its backward and the encoder
-//! backward are gathers and scatters over the selected rows: `O(batch · k · d_in)` instead of
-//! `O(batch · d_sae · d_in)`. burn's autodiff path is the portable fallback and the oracle in the
-//! tests (the gradients agree within float tolerance).
+//! runs on sae-core's partial-selection kernel, and the decoder forward, its backward and the
+//! encoder backward are gathers and scatters over the selected rows: `O(batch · k · d_in)`
+//! instead of `O(batch · d_sae · d_in)`. The sparse work is two passes over memory
+//! ([`host_passes`]): one per token (decode, error, code gradients — main and aux-K rows read
+//! once each while in cache) and one per latent (decoder and encoder row gradients). burn's
+//! autodiff path is the portable fallback and the oracle in the tests (the gradients agree
+//! within float tolerance).
+
+mod host_passes;
 
 use std::any::Any;
 
 use burn::optim::GradientsParams;
 use burn::prelude::*;
+use rayon::prelude::*;
 use sae_core::decoder::NORM_EPS;
-use sae_core::kernels::{
-    Rank, scatter_outer, scatter_sum, sparse_decode, sparse_decode_backward_values, top_k_rows,
-};
+use sae_core::kernels::{Rank, top_k_rows};
 use sae_core::{AnySae, TopKSae};
 
 use crate::AuxKConfig;
+use host_passes::{
+    Entries, TokenInputs, latent_pass, project_rows, scale, select_dead, sum_squares, token_pass,
+};
 
 /// Loss, gradients and firing counts of one fast step.
 pub(crate) struct FastStep {
@@ -56,15 +63,46 @@ fn is_cpu(device: &Device) -> bool {
     name.contains("flex") || name.contains("ndarray") || name.contains("cpu")
 }
 
+/// The tensor's elements as `f32` host data (no copy on flex when the tensor is not shared;
+/// read with [`f32s`]).
+fn host_data<const D: usize>(t: Tensor<D>) -> TensorData {
+    let data = t.into_data();
+    if data.dtype() == burn::tensor::DType::F32 {
+        data
+    } else {
+        data.convert::<f32>()
+    }
+}
+
+fn f32s(data: &TensorData) -> &[f32] {
+    data.as_slice::<f32>()
+        .expect("host_data holds f32 elements")
+}
+
 fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
+    host_data(t)
         .try_into_vec::<f32>()
-        .expect("a float tensor converts to f32")
+        .expect("host_data holds f32 elements")
 }
 
 fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {
     Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+/// `relu(pre[t, idx[t, j]])` for `idx [rows, k]`.
+fn gather_relu(pre: &[f32], m: usize, idx: &[u32], k: usize) -> Vec<f32> {
+    let mut out = vec![0f32; idx.len()];
+    out.par_chunks_mut(k)
+        .zip(idx.par_chunks(k))
+        .enumerate()
+        .with_min_len(64)
+        .for_each(|(t, (o, ix))| {
+            let row = &pre[t * m..][..m];
+            for (o, &i) in o.iter_mut().zip(ix) {
+                *o = row[i as usize].max(0.0);
+            }
+        });
+    out
 }
 
 /// Loss and gradients of `mse + coefficient · aux_k` for a TopK SAE (see the module docs),
@@ -83,176 +121,128 @@ pub(crate) fn topk_step(
     let [d, m] = w_enc_t.dims();
     let k = sae.k;
     let b = rows;
-    let w_dec = host(sae.W_dec.val().inner());
+    let w_dec_data = host_data(sae.W_dec.val().inner());
+    let w_dec = f32s(&w_dec_data);
     let b_dec = host(sae.b_dec.val().inner());
-    let b_enc_t = sae.b_enc.val().inner();
+    let b_enc = host(sae.b_enc.val().inner());
 
-    // Encoder: the one dense product.
+    // Encoder: the one dense product; the bias is added on the host, in place.
     let mut u = batch.to_vec();
     if sae.apply_b_dec_to_input {
-        for row in u.chunks_exact_mut(d) {
+        u.par_chunks_mut(d).with_min_len(64).for_each(|row| {
             row.iter_mut().zip(&b_dec).for_each(|(v, bd)| *v -= bd);
-        }
+        });
     }
-    let u_t = tensor(u.clone(), [b, d], &device);
-    let pre = host(u_t.matmul(w_enc_t.clone()) + b_enc_t.unsqueeze::<2>());
+    let mut pre_data = host_data(tensor(u.clone(), [b, d], &device).matmul(w_enc_t.clone()));
+    let pre = pre_data
+        .as_mut_slice::<f32>()
+        .expect("host_data holds f32 elements");
+
+    pre.par_chunks_mut(m).with_min_len(16).for_each(|row| {
+        row.iter_mut().zip(&b_enc).for_each(|(p, c)| *p += c);
+    });
+    let pre: &[f32] = pre;
 
     // Selection (on decoder-norm-rescaled scores where the SAE selects that way).
-    let norms: Vec<f32> = w_dec
-        .chunks_exact(d)
-        .map(|r| r.iter().map(|v| v * v).sum::<f32>().sqrt())
-        .collect();
     let rescaled: Option<Vec<f32>> = sae.rescale_acts_by_decoder_norm.then(|| {
-        pre.chunks_exact(m)
-            .flat_map(|row| row.iter().zip(&norms).map(|(p, n)| p * n))
-            .collect()
+        let norms: Vec<f32> = w_dec
+            .chunks_exact(d)
+            .map(|r| r.iter().map(|v| v * v).sum::<f32>().sqrt())
+            .collect();
+        let mut s = pre.to_vec();
+        s.par_chunks_mut(m).with_min_len(16).for_each(|row| {
+            row.iter_mut().zip(&norms).for_each(|(p, n)| *p *= n);
+        });
+        s
     });
-    let scores = rescaled.as_deref().unwrap_or(&pre);
+    let scores = rescaled.as_deref().unwrap_or(pre);
     let (idx, _) = top_k_rows(scores, m, k, Rank::Value);
+
     // Codes on the decoder's scale: relu(pre) (the rescaling by ‖W_dec,i‖ cancels in decoding).
-    let vals: Vec<f32> = idx
-        .chunks_exact(k)
-        .enumerate()
-        .flat_map(|(r, ix)| {
-            let pre = &pre;
-            ix.iter().map(move |&i| pre[r * m + i as usize].max(0.0))
-        })
-        .collect();
+    let vals = gather_relu(pre, m, &idx, k);
 
-    // Decoder forward and the reconstruction loss (SSE per token).
-    let recon = sparse_decode(&idx, &vals, k, &w_dec, d, Some(&b_dec));
-    let mut upstream = vec![0f32; b * d];
-    let mut sse = 0f64;
-    for ((g, &r), &x) in upstream.iter_mut().zip(&recon).zip(batch) {
-        let e = r - x;
-        sse += (e as f64) * (e as f64);
-        *g = 2.0 * e / b as f32;
-    }
-    let mse = sse / b as f64;
+    // Auxiliary-K on dead latents (see `AuxKConfig` for the variant): the top `k_aux` dead
+    // latents per token, ranked on the same scores as the main selection.
+    let dead_ids: Vec<u32> = (0..m as u32).filter(|&i| dead[i as usize]).collect();
+    let aux_sel = aux.filter(|_| !dead_ids.is_empty()).map(|cfg| {
+        let k_aux = cfg.k_aux.unwrap_or(d / 2).clamp(1, dead_ids.len());
+        let aux_idx = select_dead(scores, m, &dead_ids, k_aux);
+        let aux_vals = gather_relu(pre, m, &aux_idx, k_aux);
+        (aux_idx, aux_vals, k_aux, cfg.coefficient)
+    });
 
-    // Decoder backward.
-    let mut g_w_dec = scatter_outer(&idx, &vals, k, &upstream, d, m);
-    let mut g_b_dec = vec![0f32; d];
-    for row in upstream.chunks_exact(d) {
-        g_b_dec.iter_mut().zip(row).for_each(|(g, v)| *g += v);
-    }
-    let g_vals = sparse_decode_backward_values(&idx, k, &w_dec, d, &upstream);
-    let g_pre: Vec<f32> = g_vals
-        .iter()
-        .zip(&vals)
-        .map(|(g, &v)| if v > 0.0 { *g } else { 0.0 })
-        .collect();
+    // Per token: decoder forward, the losses, and the code gradients.
+    let tokens = token_pass(&TokenInputs {
+        x: batch,
+        w_dec,
+        b_dec: &b_dec,
+        idx: &idx,
+        vals: &vals,
+        k,
+        aux: aux_sel
+            .as_ref()
+            .map(|(i, v, k_aux, _)| (&i[..], &v[..], *k_aux)),
+    });
 
-    // Auxiliary-K on dead latents (see `AuxKConfig` for the variant).
+    let mse = tokens.sse / b as f64;
+    let mut g_b_dec = tokens.upstream_sum.clone();
+
+    // Aux-K: scale by the residual's variance around its batch mean, `Σ‖r − r̄‖² / b`.
     let mut aux_loss = 0.0;
     let mut coefficient = 0.0;
-    let mut enc_idx = idx.clone();
-    let mut enc_coef = g_pre;
-    let mut enc_k = k;
-    let dead_ids: Vec<u32> = (0..m as u32).filter(|&i| dead[i as usize]).collect();
-    if let Some(cfg) = aux
-        && !dead_ids.is_empty()
-    {
-        let k_aux = cfg.k_aux.unwrap_or(d / 2).clamp(1, dead_ids.len());
-        coefficient = cfg.coefficient;
-        // Dead latents ranked on the same scores as the main selection.
-        let compact: Vec<f32> = scores
-            .chunks_exact(m)
-            .flat_map(|row| dead_ids.iter().map(move |&i| row[i as usize]))
-            .collect();
-        let (local, _) = top_k_rows(&compact, dead_ids.len(), k_aux, Rank::Value);
-        let aux_idx: Vec<u32> = local.iter().map(|&j| dead_ids[j as usize]).collect();
-        let aux_vals: Vec<f32> = aux_idx
-            .chunks_exact(k_aux)
-            .enumerate()
-            .flat_map(|(r, ix)| {
-                let pre = &pre;
-                ix.iter().map(move |&i| pre[r * m + i as usize].max(0.0))
-            })
-            .collect();
-        let aux_recon = sparse_decode(&aux_idx, &aux_vals, k_aux, &w_dec, d, None);
-        // Residual r = x − x̂ (detached) and its variance around the batch mean.
-        let residual: Vec<f32> = batch.iter().zip(&recon).map(|(x, r)| x - r).collect();
-        let mut mean = vec![0f64; d];
-        for row in residual.chunks_exact(d) {
-            mean.iter_mut().zip(row).for_each(|(m, &v)| *m += v as f64);
-        }
-        mean.iter_mut().for_each(|v| *v /= b as f64);
-        let variance = residual
-            .chunks_exact(d)
-            .map(|row| {
-                row.iter()
-                    .zip(&mean)
-                    .map(|(&v, m)| (v as f64 - m).powi(2))
-                    .sum::<f64>()
-            })
-            .sum::<f64>()
-            / b as f64;
-        let variance = variance.max(1e-12);
-        let mut err = 0f64;
-        let mut g_aux = vec![0f32; b * d];
-        let scale = (coefficient * 2.0 / (b as f64 * variance)) as f32;
-        for ((g, &r), &e) in g_aux.iter_mut().zip(&residual).zip(&aux_recon) {
-            let diff = r - e;
-            err += (diff as f64) * (diff as f64);
-            *g = -scale * diff;
-        }
-        aux_loss = err / b as f64 / variance;
-        let g_aux_dec = scatter_outer(&aux_idx, &aux_vals, k_aux, &g_aux, d, m);
-        g_w_dec
-            .iter_mut()
-            .zip(&g_aux_dec)
-            .for_each(|(a, g)| *a += g);
-        let g_aux_vals = sparse_decode_backward_values(&aux_idx, k_aux, &w_dec, d, &g_aux);
-        // Merge the aux latents into the encoder's sparse upstream: [b, k + k_aux].
-        let kk = k + k_aux;
-        let mut merged_idx = Vec::with_capacity(b * kk);
-        let mut merged_coef = Vec::with_capacity(b * kk);
-        for r in 0..b {
-            merged_idx.extend_from_slice(&idx[r * k..(r + 1) * k]);
-            merged_coef.extend_from_slice(&enc_coef[r * k..(r + 1) * k]);
-            merged_idx.extend_from_slice(&aux_idx[r * k_aux..(r + 1) * k_aux]);
-            merged_coef.extend(
-                g_aux_vals[r * k_aux..(r + 1) * k_aux]
-                    .iter()
-                    .zip(&aux_vals[r * k_aux..(r + 1) * k_aux])
-                    .map(|(g, &v)| if v > 0.0 { *g } else { 0.0 }),
-            );
-        }
-        enc_idx = merged_idx;
-        enc_coef = merged_coef;
-        enc_k = kk;
+    let mut aux_grads = None;
+    if let (Some((aux_idx, aux_vals, k_aux, coef)), Some(mut a)) = (&aux_sel, tokens.aux) {
+        let mean_sq: f64 = a.residual_sum.iter().map(|s| s * s).sum::<f64>() / b as f64;
+        let variance = ((a.residual_sq - mean_sq) / b as f64).max(1e-12);
+        coefficient = *coef;
+        aux_loss = a.err / b as f64 / variance;
+        let c = (-coefficient * 2.0 / (b as f64 * variance)) as f32;
+        scale(&mut a.diff, c);
+        scale(&mut a.dots, c);
+        aux_grads = Some((aux_idx, aux_vals, *k_aux, a.diff, a.dots));
     }
 
-    // Encoder backward: ∂L/∂W_encᵀ = scatter of the input rows, ∂L/∂b_enc = column sums.
-    let g_w_enc_t = scatter_outer(&enc_idx, &enc_coef, enc_k, &u, d, m);
-    let g_b_enc = scatter_sum(&enc_idx, &enc_coef, m);
-    let mut g_w_enc_t = g_w_enc_t;
-    let mut g_b_enc = g_b_enc;
+    // Per latent: decoder and encoder row gradients from the entries that selected it.
+    let mut groups = vec![Entries {
+        idx: &idx,
+        k,
+        dec: &vals,
+        enc: &tokens.g_pre,
+        dec_rows: &tokens.upstream,
+    }];
+    if let Some((aux_idx, aux_vals, k_aux, diff, dots)) = &aux_grads {
+        groups.push(Entries {
+            idx: aux_idx,
+            k: *k_aux,
+            dec: aux_vals,
+            enc: dots,
+            dec_rows: diff,
+        });
+    }
+    let (mut g_w_dec, mut g_w_enc_t, mut g_b_enc) = latent_pass(&groups, &u, m, d);
+
+    drop(groups);
+
     if sae.apply_b_dec_to_input {
         // pre = (x − b_dec) W_enc + b_enc ⇒ ∂L/∂b_dec −= W_enc · ∂L/∂b_enc.
         let back = host(w_enc_t.matmul(tensor(g_b_enc.clone(), [m, 1], &device)));
         g_b_dec.iter_mut().zip(&back).for_each(|(g, v)| *g -= v);
     }
     if sae.unit_norm_decoder {
-        // sae-core's `remove_parallel_component`: g_i − (g_i · ŵ_i) ŵ_i.
-        for (g, w) in g_w_dec.chunks_exact_mut(d).zip(w_dec.chunks_exact(d)) {
-            let norm = w.iter().map(|v| v * v).sum::<f32>().sqrt().max(NORM_EPS);
-            let along = g.iter().zip(w).map(|(a, b)| a * b).sum::<f32>() / (norm * norm);
-            g.iter_mut().zip(w).for_each(|(a, b)| *a -= along * b);
-        }
+        project_rows(&mut g_w_dec, w_dec, d, NORM_EPS);
     }
     if let Some(max_norm) = clip_norm {
         // PyTorch's clip_grad_norm_ over all four gradients (as `clip::clip_global_norm`).
-        let squares = |v: &[f32]| v.iter().map(|&g| (g as f64) * (g as f64)).sum::<f64>();
-        let norm =
-            (squares(&g_w_enc_t) + squares(&g_b_enc) + squares(&g_w_dec) + squares(&g_b_dec))
-                .sqrt();
+        let norm = (sum_squares(&g_w_enc_t)
+            + sum_squares(&g_b_enc)
+            + sum_squares(&g_w_dec)
+            + sum_squares(&g_b_dec))
+        .sqrt();
         let coef = max_norm / (norm + 1e-6);
         if coef < 1.0 {
             let c = coef as f32;
             for v in [&mut g_w_enc_t, &mut g_b_enc, &mut g_w_dec, &mut g_b_dec] {
-                v.iter_mut().for_each(|g| *g *= c);
+                scale(v, c);
             }
         }
     }
