@@ -10,15 +10,17 @@ use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
-use super::common::{check_input, check_positive, check_shape, encoder_input, row, scale_param};
+use super::common::{
+    check_dims, check_input, check_k, check_shape, linear_pre_activations, mse_output, row,
+    scale_param,
+};
 use super::topk::{TopKSae, TopKSaeConfig};
 use crate::decoder::{NORM_EPS, map_param, unit_rows};
 use crate::kernels::{ComputePath, Rank, top_k};
 use crate::sae::check_scale;
-use crate::training::sse_per_token;
 use crate::{
-    AnySae, Architecture, Error, LossKind, LossTerm, Result, SparseAutoencoder, SparseCodes,
-    StepContext, TrainingOutput,
+    AnySae, Architecture, Error, Result, SparseAutoencoder, SparseCodes, StepContext,
+    TrainingOutput,
 };
 
 /// Added to the row sums of the mixing weights before dividing (overcomplete's `1e-8`).
@@ -109,15 +111,8 @@ impl ArchetypalSaeConfig {
     }
 
     fn validate(&self) {
-        check_positive("ArchetypalSaeConfig.d_in", self.d_in);
-        check_positive("ArchetypalSaeConfig.d_sae", self.d_sae);
-        check_positive("ArchetypalSaeConfig.k", self.k);
-        assert!(
-            self.k <= self.d_sae,
-            "ArchetypalSaeConfig.k must be at most d_sae = {}, found {}",
-            self.d_sae,
-            self.k
-        );
+        check_dims("ArchetypalSaeConfig", self.d_in, self.d_sae);
+        check_k("ArchetypalSaeConfig", self.k, self.d_sae);
         assert!(
             self.delta >= 0.0,
             "ArchetypalSaeConfig.delta must be non-negative, found {}",
@@ -247,8 +242,13 @@ impl ArchetypalSae {
     /// Pre-activations `(x − b_dec) W_enc + b_enc`, `[batch, d_sae]`.
     pub fn pre_activations(&self, x: Tensor<2>) -> Tensor<2> {
         check_input("ArchetypalSae", &x, self.d_in());
-        encoder_input(x, &self.b_dec, self.apply_b_dec_to_input).matmul(self.W_enc.val())
-            + row(self.b_enc.val())
+        linear_pre_activations(
+            x,
+            &self.W_enc,
+            &self.b_enc,
+            &self.b_dec,
+            self.apply_b_dec_to_input,
+        )
     }
 
     fn select(&self, pre: Tensor<2>) -> SparseCodes {
@@ -289,16 +289,9 @@ impl SparseAutoencoder for ArchetypalSae {
         let codes = sparse.to_dense(self.d_sae());
         let reconstruction = self.decode(codes.clone());
         TrainingOutput {
-            losses: vec![LossTerm {
-                name: "mse",
-                kind: LossKind::Reconstruction,
-                value: sse_per_token(x, reconstruction.clone()),
-            }],
-            reconstruction,
-            codes,
             sparse_codes: Some(sparse),
             pre_activations: Some(pre),
-            signed_codes: false,
+            ..mse_output(x, reconstruction, codes)
         }
     }
 

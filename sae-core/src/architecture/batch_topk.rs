@@ -8,17 +8,15 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use super::common::{
-    check_input, check_positive, check_shape, encoder_input, row, scale_columns, scale_param,
-    scale_rows, scale_vector,
+    check_dims, check_input, check_linear_shapes, constrain_decoder, fold_norms_into_encoder,
+    fold_scale_into_linear, linear_dictionary, linear_pre_activations, mse_output,
+    project_decoder_gradient, rescale_by_decoder_norms, row, tied_init_weights, unit_norm_when,
 };
 use super::jumprelu::JumpReluSae;
-use crate::decoder::{NORM_EPS, project_param_gradient, renormalize_rows, row_norms, unit_rows};
 use crate::kernels::{ComputePath, batch_top_k};
 use crate::sae::check_scale;
-use crate::training::sse_per_token;
 use crate::{
-    AnySae, Architecture, DecoderConstraint, LossKind, LossTerm, Result, SparseAutoencoder,
-    StepContext, TrainingOutput,
+    AnySae, Architecture, DecoderConstraint, Result, SparseAutoencoder, StepContext, TrainingOutput,
 };
 
 /// Configuration of a [`BatchTopKSae`]; defaults are SAELens'
@@ -57,12 +55,13 @@ impl BatchTopKSaeConfig {
     /// If a dimension is zero, `k` is not in `(0, d_sae]` or `topk_threshold_lr` not in `[0, 1]`.
     pub fn init(&self, device: &Device) -> BatchTopKSae {
         self.validate();
-        let norm = if self.unit_norm_decoder {
-            1.0
-        } else {
-            self.decoder_init_norm
-        };
-        let (w_enc, w_dec) = crate::init::tied_weights(self.d_in, self.d_sae, norm, device);
+        let (w_enc, w_dec) = tied_init_weights(
+            self.d_in,
+            self.d_sae,
+            unit_norm_when(self.unit_norm_decoder),
+            self.decoder_init_norm,
+            device,
+        );
         self.build(
             w_enc,
             Tensor::zeros([self.d_sae], device),
@@ -73,8 +72,7 @@ impl BatchTopKSaeConfig {
     }
 
     pub(crate) fn validate(&self) {
-        check_positive("BatchTopKSaeConfig.d_in", self.d_in);
-        check_positive("BatchTopKSaeConfig.d_sae", self.d_sae);
+        check_dims("BatchTopKSaeConfig", self.d_in, self.d_sae);
         assert!(
             self.k > 0.0 && self.k <= self.d_sae as f64,
             "BatchTopKSaeConfig.k must be in (0, d_sae = {}], found {}",
@@ -189,11 +187,7 @@ impl BatchTopKSae {
         topk_threshold: f64,
     ) -> Result<Self> {
         config.validate();
-        let (d_in, d_sae) = (config.d_in, config.d_sae);
-        check_shape("W_enc", &w_enc, [d_in, d_sae])?;
-        check_shape("b_enc", &b_enc, [d_sae])?;
-        check_shape("W_dec", &w_dec, [d_sae, d_in])?;
-        check_shape("b_dec", &b_dec, [d_in])?;
+        check_linear_shapes(config.d_in, config.d_sae, &w_enc, &b_enc, &w_dec, &b_dec)?;
         if !(topk_threshold.is_finite() && topk_threshold >= 0.0) {
             return Err(crate::Error::InvalidValue {
                 what: "topk_threshold".into(),
@@ -220,15 +214,20 @@ impl BatchTopKSae {
     /// `ReLU` of the (rescaled) pre-activations, `[batch, d_sae]`: the values the batch-level
     /// selection ranks and the codes are made of.
     pub fn activations(&self, x: Tensor<2>) -> Tensor<2> {
+        relu(self.rescaled_pre_activations(x))
+    }
+
+    /// `(x − b_dec) W_enc + b_enc`, times the decoder row norms when rescaling.
+    fn rescaled_pre_activations(&self, x: Tensor<2>) -> Tensor<2> {
         check_input("BatchTopKSae", &x, self.d_in());
-        let pre = encoder_input(x, &self.b_dec, self.apply_b_dec_to_input).matmul(self.W_enc.val())
-            + row(self.b_enc.val());
-        let pre = if self.rescale_acts_by_decoder_norm {
-            pre * row(row_norms(self.W_dec.val()))
-        } else {
-            pre
-        };
-        relu(pre)
+        let pre = linear_pre_activations(
+            x,
+            &self.W_enc,
+            &self.b_enc,
+            &self.b_dec,
+            self.apply_b_dec_to_input,
+        );
+        rescale_by_decoder_norms(pre, &self.W_dec, self.rescale_acts_by_decoder_norm)
     }
 
     /// Number of entries a batch of `batch` tokens keeps: `⌊k·batch⌋`, at most `batch·d_sae`.
@@ -255,11 +254,11 @@ impl BatchTopKSae {
             self.rescale_acts_by_decoder_norm,
             "BatchTopKSae::fold_decoder_norms: without rescale_acts_by_decoder_norm the selection changes when decoder norms are folded"
         );
-        let norms = row_norms(self.W_dec.val()).clamp_min(NORM_EPS);
+        let (W_enc, b_enc, W_dec) = fold_norms_into_encoder(self.W_enc, self.b_enc, self.W_dec);
         Self {
-            W_enc: scale_columns(self.W_enc, norms.clone()),
-            b_enc: scale_vector(self.b_enc, norms.clone()),
-            W_dec: scale_rows(self.W_dec, norms.recip()),
+            W_enc,
+            b_enc,
+            W_dec,
             rescale_acts_by_decoder_norm: false,
             ..self
         }
@@ -329,41 +328,19 @@ impl SparseAutoencoder for BatchTopKSae {
     }
 
     fn training_forward(&self, x: Tensor<2>, _ctx: &StepContext) -> TrainingOutput {
-        let pre = {
-            check_input("BatchTopKSae", &x, self.d_in());
-            let pre = encoder_input(x.clone(), &self.b_dec, self.apply_b_dec_to_input)
-                .matmul(self.W_enc.val())
-                + row(self.b_enc.val());
-            if self.rescale_acts_by_decoder_norm {
-                pre * row(row_norms(self.W_dec.val()))
-            } else {
-                pre
-            }
-        };
+        let pre = self.rescaled_pre_activations(x.clone());
         let [batch, _] = pre.dims();
         let path = ComputePath::for_device(&pre.device());
         let codes = batch_top_k(relu(pre.clone()), self.k_total(batch), path);
         let reconstruction = self.decode(codes.clone());
         TrainingOutput {
-            losses: vec![LossTerm {
-                name: "mse",
-                kind: LossKind::Reconstruction,
-                value: sse_per_token(x, reconstruction.clone()),
-            }],
-            reconstruction,
-            codes,
-            sparse_codes: None,
             pre_activations: Some(pre),
-            signed_codes: false,
+            ..mse_output(x, reconstruction, codes)
         }
     }
 
     fn dictionary(&self) -> Tensor<2> {
-        if self.rescale_acts_by_decoder_norm {
-            unit_rows(self.W_dec.val())
-        } else {
-            self.W_dec.val()
-        }
+        linear_dictionary(&self.W_dec, self.rescale_acts_by_decoder_norm)
     }
 
     fn decoder_bias(&self) -> Tensor<1> {
@@ -371,27 +348,18 @@ impl SparseAutoencoder for BatchTopKSae {
     }
 
     fn decoder_constraint(&self) -> DecoderConstraint {
-        if self.unit_norm_decoder {
-            DecoderConstraint::UnitNorm
-        } else {
-            DecoderConstraint::Free
-        }
+        unit_norm_when(self.unit_norm_decoder)
     }
 
     fn project_gradients(&self, grads: &mut GradientsParams) {
-        if self.unit_norm_decoder {
-            project_param_gradient(grads, &self.W_dec);
-        }
+        project_decoder_gradient(grads, &self.W_dec, self.decoder_constraint());
     }
 
     fn apply_constraints(self) -> Self {
-        if self.unit_norm_decoder {
-            Self {
-                W_dec: renormalize_rows(self.W_dec),
-                ..self
-            }
-        } else {
-            self
+        let constraint = self.decoder_constraint();
+        Self {
+            W_dec: constrain_decoder(self.W_dec, constraint),
+            ..self
         }
     }
 
@@ -415,10 +383,12 @@ impl SparseAutoencoder for BatchTopKSae {
             self.threshold()
         };
         let device = self.topk_threshold.val().device();
+        let (W_enc, W_dec, b_dec) =
+            fold_scale_into_linear(self.W_enc, self.W_dec, self.b_dec, scale);
         Self {
-            W_enc: scale_param(self.W_enc, scale),
-            W_dec: scale_param(self.W_dec, 1.0 / scale),
-            b_dec: scale_param(self.b_dec, 1.0 / scale),
+            W_enc,
+            W_dec,
+            b_dec,
             topk_threshold: self
                 .topk_threshold
                 .map(|_| Tensor::from_floats([theta as f32], &device)),
@@ -433,6 +403,7 @@ impl SparseAutoencoder for BatchTopKSae {
 
 #[cfg(test)]
 mod tests {
+    use super::super::common::scale_rows;
     use super::*;
     use crate::test_device;
     use approx::assert_relative_eq;

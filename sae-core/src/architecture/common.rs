@@ -1,11 +1,16 @@
 //! Pieces shared by the architectures: shape checks for constructors, the encoder input, the
-//! fold arithmetic.
+//! linear encoder and decoder most architectures share (initialisation, pre-activations,
+//! dictionary, unit-norm constraint), the fold arithmetic and the `"mse"` training output.
 
 use burn::module::Param;
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 
-use crate::decoder::map_param;
-use crate::{Error, Result};
+use crate::decoder::{
+    NORM_EPS, map_param, project_param_gradient, renormalize_rows, row_norms, unit_rows,
+};
+use crate::training::sse_per_token;
+use crate::{DecoderConstraint, Error, LossKind, LossTerm, Result, TrainingOutput};
 
 /// Checks that `tensor` has shape `expected`, naming it in the error (the path is
 /// [`Error::MEMORY`]: the tensors are in memory; a file reader reports its own path).
@@ -36,9 +41,65 @@ pub(crate) fn check_input(architecture: &str, x: &Tensor<2>, d_in: usize) {
     );
 }
 
+/// Checks the shapes of a linear SAE's tensors against `d_in` and `d_sae`, in the order
+/// `W_enc [d_in, d_sae]`, `b_enc [d_sae]`, `W_dec [d_sae, d_in]`, `b_dec [d_in]`.
+pub(crate) fn check_linear_shapes(
+    d_in: usize,
+    d_sae: usize,
+    w_enc: &Tensor<2>,
+    b_enc: &Tensor<1>,
+    w_dec: &Tensor<2>,
+    b_dec: &Tensor<1>,
+) -> Result<()> {
+    check_shape("W_enc", w_enc, [d_in, d_sae])?;
+    check_shape("b_enc", b_enc, [d_sae])?;
+    check_shape("W_dec", w_dec, [d_sae, d_in])?;
+    check_shape("b_dec", b_dec, [d_in])
+}
+
 /// Panics when a hyperparameter is out of range.
 pub(crate) fn check_positive(what: &str, value: usize) {
     assert!(value > 0, "{what} must be positive, found {value}");
+}
+
+/// Panics unless `d_in` and `d_sae` of the config called `config` are positive.
+pub(crate) fn check_dims(config: &str, d_in: usize, d_sae: usize) {
+    check_positive(&format!("{config}.d_in"), d_in);
+    check_positive(&format!("{config}.d_sae"), d_sae);
+}
+
+/// Panics unless the per-token `k` of the config called `config` is in `1..=d_sae`.
+pub(crate) fn check_k(config: &str, k: usize, d_sae: usize) {
+    check_positive(&format!("{config}.k"), k);
+    assert!(
+        k <= d_sae,
+        "{config}.k must be at most d_sae = {d_sae}, found {k}"
+    );
+}
+
+/// [`DecoderConstraint::UnitNorm`] when `unit_norm`, [`DecoderConstraint::Free`] otherwise.
+pub(crate) fn unit_norm_when(unit_norm: bool) -> DecoderConstraint {
+    if unit_norm {
+        DecoderConstraint::UnitNorm
+    } else {
+        DecoderConstraint::Free
+    }
+}
+
+/// Tied initial weights `(W_enc, W_dec)` ([`crate::init::tied_weights`]) whose decoder rows
+/// start at norm 1 for a unit-norm decoder and at `decoder_init_norm` for a free one.
+pub(crate) fn tied_init_weights(
+    d_in: usize,
+    d_sae: usize,
+    constraint: DecoderConstraint,
+    decoder_init_norm: f64,
+    device: &Device,
+) -> (Tensor<2>, Tensor<2>) {
+    let norm = match constraint {
+        DecoderConstraint::UnitNorm => 1.0,
+        DecoderConstraint::Free => decoder_init_norm,
+    };
+    crate::init::tied_weights(d_in, d_sae, norm, device)
 }
 
 /// `x − b_dec` when the architecture subtracts the decoder bias from its input (SAELens
@@ -52,6 +113,129 @@ pub(crate) fn encoder_input(
         x - b_dec.val().unsqueeze::<2>()
     } else {
         x
+    }
+}
+
+/// The linear pre-activations `(x − b_dec) W_enc + b_enc` (without the `b_dec` subtraction
+/// unless `apply_b_dec`), `[batch, d_sae]`.
+pub(crate) fn linear_pre_activations(
+    x: Tensor<2>,
+    w_enc: &Param<Tensor<2>>,
+    b_enc: &Param<Tensor<1>>,
+    b_dec: &Param<Tensor<1>>,
+    apply_b_dec: bool,
+) -> Tensor<2> {
+    encoder_input(x, b_dec, apply_b_dec).matmul(w_enc.val()) + row(b_enc.val())
+}
+
+/// `pre ⊙ ‖W_dec,i‖` when `rescale` (SAELens `rescale_acts_by_decoder_norm`), `pre` otherwise.
+pub(crate) fn rescale_by_decoder_norms(
+    pre: Tensor<2>,
+    w_dec: &Param<Tensor<2>>,
+    rescale: bool,
+) -> Tensor<2> {
+    if rescale {
+        pre * row(row_norms(w_dec.val()))
+    } else {
+        pre
+    }
+}
+
+/// The dictionary of a linear decoder: `W_dec` with unit rows when the codes are rescaled by
+/// the decoder norms (`rescale`: they are then the codes of the unit-row SAE), as stored
+/// otherwise.
+pub(crate) fn linear_dictionary(w_dec: &Param<Tensor<2>>, rescale: bool) -> Tensor<2> {
+    if rescale {
+        unit_rows(w_dec.val())
+    } else {
+        w_dec.val()
+    }
+}
+
+/// [`crate::SparseAutoencoder::project_gradients`] of a decoder `W_dec` under `constraint`:
+/// removes each row's parallel gradient component for a unit-norm decoder, nothing otherwise.
+pub(crate) fn project_decoder_gradient(
+    grads: &mut GradientsParams,
+    w_dec: &Param<Tensor<2>>,
+    constraint: DecoderConstraint,
+) {
+    if constraint == DecoderConstraint::UnitNorm {
+        project_param_gradient(grads, w_dec);
+    }
+}
+
+/// [`crate::SparseAutoencoder::apply_constraints`] of a decoder `W_dec` under `constraint`:
+/// rows renormalised to unit norm for a unit-norm decoder, unchanged otherwise.
+pub(crate) fn constrain_decoder(
+    w_dec: Param<Tensor<2>>,
+    constraint: DecoderConstraint,
+) -> Param<Tensor<2>> {
+    match constraint {
+        DecoderConstraint::UnitNorm => renormalize_rows(w_dec),
+        DecoderConstraint::Free => w_dec,
+    }
+}
+
+/// The decoder row norms `‖W_dec,i‖`, at least [`NORM_EPS`] (what folding divides by).
+pub(crate) fn decoder_norms(w_dec: &Param<Tensor<2>>) -> Tensor<1> {
+    row_norms(w_dec.val()).clamp_min(NORM_EPS)
+}
+
+/// Folds the decoder row norms `n` ([`decoder_norms`]) of a linear SAE into its encoder:
+/// returns `(W_enc[:, i] · n_i, b_enc[i] · n_i, W_dec,i / n_i)`.
+pub(crate) fn fold_norms_into_encoder(
+    w_enc: Param<Tensor<2>>,
+    b_enc: Param<Tensor<1>>,
+    w_dec: Param<Tensor<2>>,
+) -> (Param<Tensor<2>>, Param<Tensor<1>>, Param<Tensor<2>>) {
+    let norms = decoder_norms(&w_dec);
+    (
+        scale_columns(w_enc, norms.clone()),
+        scale_vector(b_enc, norms.clone()),
+        scale_rows(w_dec, norms.recip()),
+    )
+}
+
+/// Folds an input scale into a linear encoder and decoder: returns
+/// `(W_enc · scale, W_dec / scale, b_dec / scale)`. The pre-activations of raw `x` are then
+/// those of `x · scale` before, and the output is divided by `scale` (see
+/// [`crate::SparseAutoencoder::fold_input_scale`]).
+pub(crate) fn fold_scale_into_linear(
+    w_enc: Param<Tensor<2>>,
+    w_dec: Param<Tensor<2>>,
+    b_dec: Param<Tensor<1>>,
+    scale: f64,
+) -> (Param<Tensor<2>>, Param<Tensor<2>>, Param<Tensor<1>>) {
+    (
+        scale_param(w_enc, scale),
+        scale_param(w_dec, 1.0 / scale),
+        scale_param(b_dec, 1.0 / scale),
+    )
+}
+
+/// The main reconstruction term `"mse"`: SSE per token of `reconstruction` against `x`.
+pub(crate) fn mse_term(x: Tensor<2>, reconstruction: Tensor<2>) -> LossTerm {
+    LossTerm {
+        name: "mse",
+        kind: LossKind::Reconstruction,
+        value: sse_per_token(x, reconstruction),
+    }
+}
+
+/// A training output whose objective is the `"mse"` term alone, with unsigned codes and no
+/// sparse codes or pre-activations; callers set those with struct-update syntax.
+pub(crate) fn mse_output(
+    x: Tensor<2>,
+    reconstruction: Tensor<2>,
+    codes: Tensor<2>,
+) -> TrainingOutput {
+    TrainingOutput {
+        losses: vec![mse_term(x, reconstruction.clone())],
+        reconstruction,
+        codes,
+        sparse_codes: None,
+        pre_activations: None,
+        signed_codes: false,
     }
 }
 

@@ -8,11 +8,11 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use super::common::{
-    check_input, check_positive, check_shape, encoder_input, row, scale_columns, scale_param,
-    scale_rows, scale_vector,
+    check_dims, check_input, check_shape, constrain_decoder, decoder_norms, encoder_input,
+    fold_scale_into_linear, mse_term, project_decoder_gradient, row, scale_columns, scale_rows,
+    scale_vector, tied_init_weights,
 };
 use super::relu::ReluPenalty;
-use crate::decoder::{NORM_EPS, project_param_gradient, renormalize_rows, row_norms};
 use crate::sae::check_scale;
 use crate::training::sse_per_token;
 use crate::{
@@ -57,11 +57,13 @@ impl GatedSaeConfig {
     /// If a dimension is zero or `l1_coefficient` is negative.
     pub fn init(&self, device: &Device) -> GatedSae {
         self.validate();
-        let norm = match self.penalty {
-            ReluPenalty::ConstrainedDecoder => 1.0,
-            ReluPenalty::DecoderNormWeighted => self.decoder_init_norm,
-        };
-        let (w_enc, w_dec) = crate::init::tied_weights(self.d_in, self.d_sae, norm, device);
+        let (w_enc, w_dec) = tied_init_weights(
+            self.d_in,
+            self.d_sae,
+            self.penalty.decoder_constraint(),
+            self.decoder_init_norm,
+            device,
+        );
         let zeros = || Tensor::<1>::zeros([self.d_sae], device);
         self.build(
             w_enc,
@@ -74,8 +76,7 @@ impl GatedSaeConfig {
     }
 
     fn validate(&self) {
-        check_positive("GatedSaeConfig.d_in", self.d_in);
-        check_positive("GatedSaeConfig.d_sae", self.d_sae);
+        check_dims("GatedSaeConfig", self.d_in, self.d_sae);
         assert!(
             self.l1_coefficient >= 0.0,
             "GatedSaeConfig.l1_coefficient must be non-negative, found {}",
@@ -198,7 +199,7 @@ impl GatedSae {
     /// pre-activations scale by the (positive) norm, so the gate is unchanged and the codes scale
     /// exactly as the decoder shrinks: `forward` is unchanged.
     pub fn fold_decoder_norms(self) -> Self {
-        let norms = row_norms(self.W_dec.val()).clamp_min(NORM_EPS);
+        let norms = decoder_norms(&self.W_dec);
         Self {
             W_enc: scale_columns(self.W_enc, norms.clone()),
             b_gate: scale_vector(self.b_gate, norms.clone()),
@@ -237,13 +238,9 @@ impl SparseAutoencoder for GatedSae {
         let codes = active * relu(mag.clone());
         let reconstruction = self.decode(codes.clone());
         let gate_acts = relu(gate);
-        let weighted = match self.penalty {
-            ReluPenalty::DecoderNormWeighted => {
-                gate_acts.clone() * row(row_norms(self.W_dec.val()))
-            }
-            ReluPenalty::ConstrainedDecoder => gate_acts.clone(),
-        };
-        let l1 = weighted
+        let l1 = self
+            .penalty
+            .weighted(gate_acts.clone(), &self.W_dec)
             .sum_dim(1)
             .mean()
             .mul_scalar(self.l1_coefficient * ctx.sparsity_scale);
@@ -255,11 +252,7 @@ impl SparseAutoencoder for GatedSae {
         let via_gate = gate_acts.matmul(w_dec) + row(b_dec);
         TrainingOutput {
             losses: vec![
-                LossTerm {
-                    name: "mse",
-                    kind: LossKind::Reconstruction,
-                    value: sse_per_token(x.clone(), reconstruction.clone()),
-                },
+                mse_term(x.clone(), reconstruction.clone()),
                 LossTerm {
                     name: "l1",
                     kind: LossKind::Sparsity,
@@ -288,35 +281,29 @@ impl SparseAutoencoder for GatedSae {
     }
 
     fn decoder_constraint(&self) -> DecoderConstraint {
-        match self.penalty {
-            ReluPenalty::ConstrainedDecoder => DecoderConstraint::UnitNorm,
-            ReluPenalty::DecoderNormWeighted => DecoderConstraint::Free,
-        }
+        self.penalty.decoder_constraint()
     }
 
     fn project_gradients(&self, grads: &mut GradientsParams) {
-        if self.decoder_constraint() == DecoderConstraint::UnitNorm {
-            project_param_gradient(grads, &self.W_dec);
-        }
+        project_decoder_gradient(grads, &self.W_dec, self.decoder_constraint());
     }
 
     fn apply_constraints(self) -> Self {
-        if self.decoder_constraint() == DecoderConstraint::UnitNorm {
-            Self {
-                W_dec: renormalize_rows(self.W_dec),
-                ..self
-            }
-        } else {
-            self
+        let constraint = self.decoder_constraint();
+        Self {
+            W_dec: constrain_decoder(self.W_dec, constraint),
+            ..self
         }
     }
 
     fn fold_input_scale(self, scale: f64) -> Self {
         check_scale(scale);
+        let (W_enc, W_dec, b_dec) =
+            fold_scale_into_linear(self.W_enc, self.W_dec, self.b_dec, scale);
         Self {
-            W_enc: scale_param(self.W_enc, scale),
-            W_dec: scale_param(self.W_dec, 1.0 / scale),
-            b_dec: scale_param(self.b_dec, 1.0 / scale),
+            W_enc,
+            W_dec,
+            b_dec,
             ..self
         }
     }

@@ -8,12 +8,12 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use super::common::{
-    check_input, check_positive, check_shape, encoder_input, row, scale_columns, scale_param,
-    scale_rows, scale_vector,
+    check_dims, check_input, check_linear_shapes, check_shape, constrain_decoder, decoder_norms,
+    fold_scale_into_linear, linear_pre_activations, mse_term, project_decoder_gradient, row,
+    scale_columns, scale_rows, scale_vector, tied_init_weights, unit_norm_when,
 };
-use crate::decoder::{NORM_EPS, project_param_gradient, renormalize_rows, row_norms};
+use crate::decoder::row_norms;
 use crate::sae::check_scale;
-use crate::training::sse_per_token;
 use crate::{
     AnySae, Architecture, DecoderConstraint, Error, LossKind, LossTerm, Result, SparseAutoencoder,
     StepContext, TrainingOutput,
@@ -83,12 +83,13 @@ impl JumpReluSaeConfig {
     /// If a dimension is zero, or `init_threshold` or `bandwidth` is not positive.
     pub fn init(&self, device: &Device) -> JumpReluSae {
         self.validate();
-        let norm = if self.unit_norm_decoder {
-            1.0
-        } else {
-            self.decoder_init_norm
-        };
-        let (w_enc, w_dec) = crate::init::tied_weights(self.d_in, self.d_sae, norm, device);
+        let (w_enc, w_dec) = tied_init_weights(
+            self.d_in,
+            self.d_sae,
+            unit_norm_when(self.unit_norm_decoder),
+            self.decoder_init_norm,
+            device,
+        );
         self.build(
             w_enc,
             Tensor::zeros([self.d_sae], device),
@@ -99,8 +100,7 @@ impl JumpReluSaeConfig {
     }
 
     fn validate(&self) {
-        check_positive("JumpReluSaeConfig.d_in", self.d_in);
-        check_positive("JumpReluSaeConfig.d_sae", self.d_sae);
+        check_dims("JumpReluSaeConfig", self.d_in, self.d_sae);
         assert!(
             self.init_threshold > 0.0,
             "JumpReluSaeConfig.init_threshold must be positive, found {}",
@@ -240,12 +240,8 @@ impl JumpReluSae {
         threshold: Tensor<1>,
     ) -> Result<Self> {
         config.validate();
-        let (d_in, d_sae) = (config.d_in, config.d_sae);
-        check_shape("W_enc", &w_enc, [d_in, d_sae])?;
-        check_shape("b_enc", &b_enc, [d_sae])?;
-        check_shape("W_dec", &w_dec, [d_sae, d_in])?;
-        check_shape("b_dec", &b_dec, [d_in])?;
-        check_shape("threshold", &threshold, [d_sae])?;
+        check_linear_shapes(config.d_in, config.d_sae, &w_enc, &b_enc, &w_dec, &b_dec)?;
+        check_shape("threshold", &threshold, [config.d_sae])?;
         let values = threshold
             .clone()
             .into_data()
@@ -299,15 +295,20 @@ impl JumpReluSae {
     /// Pre-activations `(x − b_dec) W_enc + b_enc`, `[batch, d_sae]`.
     pub fn pre_activations(&self, x: Tensor<2>) -> Tensor<2> {
         check_input("JumpReluSae", &x, self.d_in());
-        encoder_input(x, &self.b_dec, self.apply_b_dec_to_input).matmul(self.W_enc.val())
-            + row(self.b_enc.val())
+        linear_pre_activations(
+            x,
+            &self.W_enc,
+            &self.b_enc,
+            &self.b_dec,
+            self.apply_b_dec_to_input,
+        )
     }
 
     /// Folds decoder norms into the encoder: `W_dec` rows become unit vectors, `W_enc[:, i]`,
     /// `b_enc[i]` and `θ_i` scale by `‖W_dec,i‖` (SAELens `fold_W_dec_norm`). `forward` is
     /// unchanged.
     pub fn fold_decoder_norms(self) -> Self {
-        let norms = row_norms(self.W_dec.val()).clamp_min(NORM_EPS);
+        let norms = decoder_norms(&self.W_dec);
         let log_norms = norms.clone().log();
         Self {
             W_enc: scale_columns(self.W_enc, norms.clone()),
@@ -375,11 +376,7 @@ impl SparseAutoencoder for JumpReluSae {
             }
         };
         let mut losses = vec![
-            LossTerm {
-                name: "mse",
-                kind: LossKind::Reconstruction,
-                value: sse_per_token(x, reconstruction.clone()),
-            },
+            mse_term(x, reconstruction.clone()),
             LossTerm {
                 name: "l0",
                 kind: LossKind::Sparsity,
@@ -419,37 +416,30 @@ impl SparseAutoencoder for JumpReluSae {
     }
 
     fn decoder_constraint(&self) -> DecoderConstraint {
-        if self.unit_norm_decoder {
-            DecoderConstraint::UnitNorm
-        } else {
-            DecoderConstraint::Free
-        }
+        unit_norm_when(self.unit_norm_decoder)
     }
 
     fn project_gradients(&self, grads: &mut GradientsParams) {
-        if self.unit_norm_decoder {
-            project_param_gradient(grads, &self.W_dec);
-        }
+        project_decoder_gradient(grads, &self.W_dec, self.decoder_constraint());
     }
 
     fn apply_constraints(self) -> Self {
-        if self.unit_norm_decoder {
-            Self {
-                W_dec: renormalize_rows(self.W_dec),
-                ..self
-            }
-        } else {
-            self
+        let constraint = self.decoder_constraint();
+        Self {
+            W_dec: constrain_decoder(self.W_dec, constraint),
+            ..self
         }
     }
 
     fn fold_input_scale(self, scale: f64) -> Self {
         check_scale(scale);
         // Pre-activations are unchanged, so θ is too (SAELens `fold_activation_norm_scaling_factor`).
+        let (W_enc, W_dec, b_dec) =
+            fold_scale_into_linear(self.W_enc, self.W_dec, self.b_dec, scale);
         Self {
-            W_enc: scale_param(self.W_enc, scale),
-            W_dec: scale_param(self.W_dec, 1.0 / scale),
-            b_dec: scale_param(self.b_dec, 1.0 / scale),
+            W_enc,
+            W_dec,
+            b_dec,
             ..self
         }
     }

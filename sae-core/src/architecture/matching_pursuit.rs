@@ -8,13 +8,14 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
-use super::common::{check_input, check_positive, check_shape, row, scale_param};
+use super::common::{
+    check_dims, check_input, check_positive, check_shape, mse_output, row, scale_param,
+};
 use crate::decoder::{project_param_gradient, renormalize_rows};
 use crate::sae::check_scale;
-use crate::training::sse_per_token;
 use crate::{
-    AnySae, Architecture, DecoderConstraint, LossKind, LossTerm, Result, SparseAutoencoder,
-    SparseCodes, StepContext, TrainingOutput,
+    AnySae, Architecture, DecoderConstraint, Result, SparseAutoencoder, SparseCodes, StepContext,
+    TrainingOutput,
 };
 
 /// Configuration of a [`MatchingPursuitSae`]; defaults are SAELens' `matching_pursuit`.
@@ -53,8 +54,7 @@ impl MatchingPursuitSaeConfig {
     }
 
     fn validate(&self) {
-        check_positive("MatchingPursuitSaeConfig.d_in", self.d_in);
-        check_positive("MatchingPursuitSaeConfig.d_sae", self.d_sae);
+        check_dims("MatchingPursuitSaeConfig", self.d_in, self.d_sae);
         if let Some(m) = self.max_iterations {
             check_positive("MatchingPursuitSaeConfig.max_iterations", m);
         }
@@ -306,16 +306,8 @@ impl SparseAutoencoder for MatchingPursuitSae {
         let codes = stacked.to_dense(self.d_sae());
         let reconstruction = self.decode(codes.clone());
         TrainingOutput {
-            losses: vec![LossTerm {
-                name: "mse",
-                kind: LossKind::Reconstruction,
-                value: sse_per_token(x, reconstruction.clone()),
-            }],
-            reconstruction,
-            codes,
             sparse_codes: Some(stacked),
-            pre_activations: None,
-            signed_codes: false,
+            ..mse_output(x, reconstruction, codes)
         }
     }
 

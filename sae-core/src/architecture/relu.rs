@@ -8,12 +8,11 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use super::common::{
-    check_input, check_positive, check_shape, encoder_input, row, scale_columns, scale_param,
-    scale_rows, scale_vector,
+    check_dims, check_input, check_linear_shapes, constrain_decoder, fold_norms_into_encoder,
+    fold_scale_into_linear, linear_pre_activations, mse_term, project_decoder_gradient,
+    rescale_by_decoder_norms, row, tied_init_weights,
 };
-use crate::decoder::{project_param_gradient, renormalize_rows, row_norms};
 use crate::sae::check_scale;
-use crate::training::sse_per_token;
 use crate::{
     AnySae, Architecture, DecoderConstraint, LossKind, LossTerm, Result, SparseAutoencoder,
     StepContext, TrainingOutput,
@@ -29,6 +28,23 @@ pub enum ReluPenalty {
     /// renormalisation: "Towards Monosemanticity" (dictionary_learning `StandardTrainer` with
     /// `ConstrainedAdam`).
     ConstrainedDecoder,
+}
+
+impl ReluPenalty {
+    /// The decoder treatment this penalty implies: unit-norm rows for
+    /// [`ReluPenalty::ConstrainedDecoder`], a free decoder otherwise.
+    pub(crate) fn decoder_constraint(self) -> DecoderConstraint {
+        match self {
+            ReluPenalty::DecoderNormWeighted => DecoderConstraint::Free,
+            ReluPenalty::ConstrainedDecoder => DecoderConstraint::UnitNorm,
+        }
+    }
+
+    /// What the penalty's norm is taken of: `acts ⊙ ‖W_dec,i‖` for
+    /// [`ReluPenalty::DecoderNormWeighted`], `acts` for [`ReluPenalty::ConstrainedDecoder`].
+    pub(crate) fn weighted(self, acts: Tensor<2>, w_dec: &Param<Tensor<2>>) -> Tensor<2> {
+        rescale_by_decoder_norms(acts, w_dec, self == ReluPenalty::DecoderNormWeighted)
+    }
 }
 
 /// Configuration of a [`ReluSae`]. Defaults are SAELens' (`standard` architecture).
@@ -64,11 +80,13 @@ impl ReluSaeConfig {
     /// If `d_in`, `d_sae` or `lp_norm` is not positive, or `l1_coefficient` is negative.
     pub fn init(&self, device: &Device) -> ReluSae {
         self.validate();
-        let norm = match self.penalty {
-            ReluPenalty::DecoderNormWeighted => self.decoder_init_norm,
-            ReluPenalty::ConstrainedDecoder => 1.0,
-        };
-        let (w_enc, w_dec) = crate::init::tied_weights(self.d_in, self.d_sae, norm, device);
+        let (w_enc, w_dec) = tied_init_weights(
+            self.d_in,
+            self.d_sae,
+            self.penalty.decoder_constraint(),
+            self.decoder_init_norm,
+            device,
+        );
         self.build(
             w_enc,
             Tensor::zeros([self.d_sae], device),
@@ -78,8 +96,7 @@ impl ReluSaeConfig {
     }
 
     fn validate(&self) {
-        check_positive("ReluSaeConfig.d_in", self.d_in);
-        check_positive("ReluSaeConfig.d_sae", self.d_sae);
+        check_dims("ReluSaeConfig", self.d_in, self.d_sae);
         assert!(
             self.lp_norm > 0.0,
             "ReluSaeConfig.lp_norm must be positive, found {}",
@@ -167,11 +184,7 @@ impl ReluSae {
         w_dec: Tensor<2>,
         b_dec: Tensor<1>,
     ) -> Result<Self> {
-        let (d_in, d_sae) = (config.d_in, config.d_sae);
-        check_shape("W_enc", &w_enc, [d_in, d_sae])?;
-        check_shape("b_enc", &b_enc, [d_sae])?;
-        check_shape("W_dec", &w_dec, [d_sae, d_in])?;
-        check_shape("b_dec", &b_dec, [d_in])?;
+        check_linear_shapes(config.d_in, config.d_sae, &w_enc, &b_enc, &w_dec, &b_dec)?;
         Ok(config.build(w_enc, b_enc, w_dec, b_dec))
     }
 
@@ -187,19 +200,24 @@ impl ReluSae {
     /// Pre-activations `(x − b_dec) W_enc + b_enc`, `[batch, d_sae]`.
     pub fn pre_activations(&self, x: Tensor<2>) -> Tensor<2> {
         check_input("ReluSae", &x, self.d_in());
-        encoder_input(x, &self.b_dec, self.apply_b_dec_to_input).matmul(self.W_enc.val())
-            + row(self.b_enc.val())
+        linear_pre_activations(
+            x,
+            &self.W_enc,
+            &self.b_enc,
+            &self.b_dec,
+            self.apply_b_dec_to_input,
+        )
     }
 
     /// Folds the decoder row norms into the encoder: rows of `W_dec` become unit vectors, column
     /// `i` of `W_enc` and `b_enc[i]` are multiplied by `‖W_dec,i‖`. `forward` is unchanged
     /// (ReLU is positively homogeneous); codes are rescaled by the norms.
     pub fn fold_decoder_norms(self) -> Self {
-        let norms = row_norms(self.W_dec.val()).clamp_min(crate::decoder::NORM_EPS);
+        let (W_enc, b_enc, W_dec) = fold_norms_into_encoder(self.W_enc, self.b_enc, self.W_dec);
         Self {
-            W_enc: scale_columns(self.W_enc, norms.clone()),
-            b_enc: scale_vector(self.b_enc, norms.clone()),
-            W_dec: scale_rows(self.W_dec, norms.recip()),
+            W_enc,
+            b_enc,
+            W_dec,
             ..self
         }
     }
@@ -230,19 +248,12 @@ impl SparseAutoencoder for ReluSae {
         let pre = self.pre_activations(x.clone());
         let codes = relu(pre.clone());
         let reconstruction = self.decode(codes.clone());
-        let weighted = match self.penalty {
-            ReluPenalty::DecoderNormWeighted => codes.clone() * row(row_norms(self.W_dec.val())),
-            ReluPenalty::ConstrainedDecoder => codes.clone(),
-        };
+        let weighted = self.penalty.weighted(codes.clone(), &self.W_dec);
         let penalty = lp_norm_rows(weighted, self.lp_norm).mean();
         let l1 = penalty.mul_scalar(self.l1_coefficient * ctx.sparsity_scale);
         TrainingOutput {
             losses: vec![
-                LossTerm {
-                    name: "mse",
-                    kind: LossKind::Reconstruction,
-                    value: sse_per_token(x, reconstruction.clone()),
-                },
+                mse_term(x, reconstruction.clone()),
                 LossTerm {
                     name: "l1",
                     kind: LossKind::Sparsity,
@@ -266,35 +277,29 @@ impl SparseAutoencoder for ReluSae {
     }
 
     fn decoder_constraint(&self) -> DecoderConstraint {
-        match self.penalty {
-            ReluPenalty::DecoderNormWeighted => DecoderConstraint::Free,
-            ReluPenalty::ConstrainedDecoder => DecoderConstraint::UnitNorm,
-        }
+        self.penalty.decoder_constraint()
     }
 
     fn project_gradients(&self, grads: &mut GradientsParams) {
-        if self.decoder_constraint() == DecoderConstraint::UnitNorm {
-            project_param_gradient(grads, &self.W_dec);
-        }
+        project_decoder_gradient(grads, &self.W_dec, self.decoder_constraint());
     }
 
     fn apply_constraints(self) -> Self {
-        if self.decoder_constraint() == DecoderConstraint::UnitNorm {
-            Self {
-                W_dec: renormalize_rows(self.W_dec),
-                ..self
-            }
-        } else {
-            self
+        let constraint = self.decoder_constraint();
+        Self {
+            W_dec: constrain_decoder(self.W_dec, constraint),
+            ..self
         }
     }
 
     fn fold_input_scale(self, scale: f64) -> Self {
         check_scale(scale);
+        let (W_enc, W_dec, b_dec) =
+            fold_scale_into_linear(self.W_enc, self.W_dec, self.b_dec, scale);
         Self {
-            W_enc: scale_param(self.W_enc, scale),
-            W_dec: scale_param(self.W_dec, 1.0 / scale),
-            b_dec: scale_param(self.b_dec, 1.0 / scale),
+            W_enc,
+            W_dec,
+            b_dec,
             ..self
         }
     }
@@ -318,6 +323,7 @@ pub(crate) fn lp_norm_rows(x: Tensor<2>, p: f64) -> Tensor<1> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decoder::row_norms;
     use crate::test_device;
     use approx::assert_relative_eq;
 

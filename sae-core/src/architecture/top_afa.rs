@@ -9,11 +9,10 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 use rayon::prelude::*;
 
-use super::common::{check_input, check_positive, check_shape, row, scale_param};
+use super::common::{check_dims, check_input, check_shape, fold_scale_into_linear, mse_term, row};
 use crate::decoder::{project_param_gradient, renormalize_rows, row_norms, unit_rows};
 use crate::kernels::ComputePath;
 use crate::sae::check_scale;
-use crate::training::sse_per_token;
 use crate::{
     AnySae, Architecture, DecoderConstraint, LossKind, LossTerm, Result, SparseAutoencoder,
     SparseCodes, StepContext, TrainingOutput,
@@ -63,8 +62,7 @@ impl TopAfaSaeConfig {
     }
 
     fn validate(&self) {
-        check_positive("TopAfaSaeConfig.d_in", self.d_in);
-        check_positive("TopAfaSaeConfig.d_sae", self.d_sae);
+        check_dims("TopAfaSaeConfig", self.d_in, self.d_sae);
         assert!(
             self.afa_coefficient >= 0.0 && self.l1_coefficient >= 0.0,
             "TopAfaSaeConfig: afa_coefficient and l1_coefficient must be non-negative, found {} and {}",
@@ -322,11 +320,7 @@ impl SparseAutoencoder for TopAfaSae {
             .mean()
             .mul_scalar(self.afa_coefficient * d_in * ctx.sparsity_scale);
         let mut losses = vec![
-            LossTerm {
-                name: "mse",
-                kind: LossKind::Reconstruction,
-                value: sse_per_token(x_pre, x_hat.clone()),
-            },
+            mse_term(x_pre, x_hat.clone()),
             LossTerm {
                 name: "afa",
                 kind: LossKind::Sparsity,
@@ -388,10 +382,12 @@ impl SparseAutoencoder for TopAfaSae {
         if self.input_unit_norm {
             return self;
         }
+        let (W_enc, W_dec, b_dec) =
+            fold_scale_into_linear(self.W_enc, self.W_dec, self.b_dec, scale);
         Self {
-            W_enc: scale_param(self.W_enc, scale),
-            W_dec: scale_param(self.W_dec, 1.0 / scale),
-            b_dec: scale_param(self.b_dec, 1.0 / scale),
+            W_enc,
+            W_dec,
+            b_dec,
             ..self
         }
     }

@@ -8,16 +8,16 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use super::common::{
-    check_input, check_positive, check_shape, encoder_input, row, scale_columns, scale_param,
-    scale_rows, scale_vector,
+    check_dims, check_input, check_k, check_linear_shapes, constrain_decoder,
+    fold_norms_into_encoder, fold_scale_into_linear, linear_dictionary, linear_pre_activations,
+    mse_output, project_decoder_gradient, rescale_by_decoder_norms, row, tied_init_weights,
+    unit_norm_when,
 };
-use crate::decoder::{NORM_EPS, project_param_gradient, renormalize_rows, row_norms, unit_rows};
 use crate::kernels::{ComputePath, Rank, top_k};
 use crate::sae::check_scale;
-use crate::training::sse_per_token;
 use crate::{
-    AnySae, Architecture, DecoderConstraint, LossKind, LossTerm, Result, SparseAutoencoder,
-    SparseCodes, StepContext, TrainingOutput,
+    AnySae, Architecture, DecoderConstraint, Result, SparseAutoencoder, SparseCodes, StepContext,
+    TrainingOutput,
 };
 
 /// Configuration of a [`TopKSae`]. Defaults are SAELens' training defaults except `k`, which
@@ -55,12 +55,13 @@ impl TopKSaeConfig {
     /// If `d_in`, `d_sae` or `k` is zero or `k > d_sae`.
     pub fn init(&self, device: &Device) -> TopKSae {
         self.validate();
-        let norm = if self.unit_norm_decoder {
-            1.0
-        } else {
-            self.decoder_init_norm
-        };
-        let (w_enc, w_dec) = crate::init::tied_weights(self.d_in, self.d_sae, norm, device);
+        let (w_enc, w_dec) = tied_init_weights(
+            self.d_in,
+            self.d_sae,
+            unit_norm_when(self.unit_norm_decoder),
+            self.decoder_init_norm,
+            device,
+        );
         self.build(
             w_enc,
             Tensor::zeros([self.d_sae], device),
@@ -70,15 +71,8 @@ impl TopKSaeConfig {
     }
 
     fn validate(&self) {
-        check_positive("TopKSaeConfig.d_in", self.d_in);
-        check_positive("TopKSaeConfig.d_sae", self.d_sae);
-        check_positive("TopKSaeConfig.k", self.k);
-        assert!(
-            self.k <= self.d_sae,
-            "TopKSaeConfig.k must be at most d_sae = {}, found {}",
-            self.d_sae,
-            self.k
-        );
+        check_dims("TopKSaeConfig", self.d_in, self.d_sae);
+        check_k("TopKSaeConfig", self.k, self.d_sae);
     }
 
     fn build(
@@ -168,11 +162,7 @@ impl TopKSae {
         b_dec: Tensor<1>,
     ) -> Result<Self> {
         config.validate();
-        let (d_in, d_sae) = (config.d_in, config.d_sae);
-        check_shape("W_enc", &w_enc, [d_in, d_sae])?;
-        check_shape("b_enc", &b_enc, [d_sae])?;
-        check_shape("W_dec", &w_dec, [d_sae, d_in])?;
-        check_shape("b_dec", &b_dec, [d_in])?;
+        check_linear_shapes(config.d_in, config.d_sae, &w_enc, &b_enc, &w_dec, &b_dec)?;
         Ok(config.build(w_enc, b_enc, w_dec, b_dec))
     }
 
@@ -188,13 +178,14 @@ impl TopKSae {
     /// row norms when rescaling. The codes are the ReLU of the `k` selected entries.
     pub fn pre_activations(&self, x: Tensor<2>) -> Tensor<2> {
         check_input("TopKSae", &x, self.d_in());
-        let pre = encoder_input(x, &self.b_dec, self.apply_b_dec_to_input).matmul(self.W_enc.val())
-            + row(self.b_enc.val());
-        if self.rescale_acts_by_decoder_norm {
-            pre * row(row_norms(self.W_dec.val()))
-        } else {
-            pre
-        }
+        let pre = linear_pre_activations(
+            x,
+            &self.W_enc,
+            &self.b_enc,
+            &self.b_dec,
+            self.apply_b_dec_to_input,
+        );
+        rescale_by_decoder_norms(pre, &self.W_dec, self.rescale_acts_by_decoder_norm)
     }
 
     /// k-sparse codes from pre-activations on the given path.
@@ -216,11 +207,11 @@ impl TopKSae {
             self.rescale_acts_by_decoder_norm,
             "TopKSae::fold_decoder_norms: a TopK SAE without rescale_acts_by_decoder_norm changes its selection when decoder norms are folded"
         );
-        let norms = row_norms(self.W_dec.val()).clamp_min(NORM_EPS);
+        let (W_enc, b_enc, W_dec) = fold_norms_into_encoder(self.W_enc, self.b_enc, self.W_dec);
         Self {
-            W_enc: scale_columns(self.W_enc, norms.clone()),
-            b_enc: scale_vector(self.b_enc, norms.clone()),
-            W_dec: scale_rows(self.W_dec, norms.recip()),
+            W_enc,
+            b_enc,
+            W_dec,
             rescale_acts_by_decoder_norm: false,
             ..self
         }
@@ -261,25 +252,14 @@ impl SparseAutoencoder for TopKSae {
         let codes = sparse.to_dense(self.d_sae());
         let reconstruction = self.decode(codes.clone());
         TrainingOutput {
-            losses: vec![LossTerm {
-                name: "mse",
-                kind: LossKind::Reconstruction,
-                value: sse_per_token(x, reconstruction.clone()),
-            }],
-            reconstruction,
-            codes,
             sparse_codes: Some(sparse),
             pre_activations: Some(pre),
-            signed_codes: false,
+            ..mse_output(x, reconstruction, codes)
         }
     }
 
     fn dictionary(&self) -> Tensor<2> {
-        if self.rescale_acts_by_decoder_norm {
-            unit_rows(self.W_dec.val())
-        } else {
-            self.W_dec.val()
-        }
+        linear_dictionary(&self.W_dec, self.rescale_acts_by_decoder_norm)
     }
 
     fn decoder_bias(&self) -> Tensor<1> {
@@ -287,27 +267,18 @@ impl SparseAutoencoder for TopKSae {
     }
 
     fn decoder_constraint(&self) -> DecoderConstraint {
-        if self.unit_norm_decoder {
-            DecoderConstraint::UnitNorm
-        } else {
-            DecoderConstraint::Free
-        }
+        unit_norm_when(self.unit_norm_decoder)
     }
 
     fn project_gradients(&self, grads: &mut GradientsParams) {
-        if self.unit_norm_decoder {
-            project_param_gradient(grads, &self.W_dec);
-        }
+        project_decoder_gradient(grads, &self.W_dec, self.decoder_constraint());
     }
 
     fn apply_constraints(self) -> Self {
-        if self.unit_norm_decoder {
-            Self {
-                W_dec: renormalize_rows(self.W_dec),
-                ..self
-            }
-        } else {
-            self
+        let constraint = self.decoder_constraint();
+        Self {
+            W_dec: constrain_decoder(self.W_dec, constraint),
+            ..self
         }
     }
 
@@ -315,10 +286,12 @@ impl SparseAutoencoder for TopKSae {
         check_scale(scale);
         // Dividing every decoder row by `scale` leaves the rescaled selection order unchanged
         // (a common factor), so the fold is exact with and without rescaling.
+        let (W_enc, W_dec, b_dec) =
+            fold_scale_into_linear(self.W_enc, self.W_dec, self.b_dec, scale);
         Self {
-            W_enc: scale_param(self.W_enc, scale),
-            W_dec: scale_param(self.W_dec, 1.0 / scale),
-            b_dec: scale_param(self.b_dec, 1.0 / scale),
+            W_enc,
+            W_dec,
+            b_dec,
             ..self
         }
     }
@@ -334,7 +307,9 @@ impl SparseAutoencoder for TopKSae {
 
 #[cfg(test)]
 mod tests {
+    use super::super::common::scale_rows;
     use super::*;
+    use crate::decoder::row_norms;
     use crate::test_device;
     use burn::tensor::Distribution;
     use proptest::prelude::*;
