@@ -47,6 +47,7 @@ pub enum AnySae {
     Archetypal(ArchetypalSae),
 }
 
+/// `$body` evaluated with `$sae` bound to the architecture an [`AnySae`] holds.
 macro_rules! each {
     ($self:expr, $sae:ident => $body:expr) => {
         match $self {
@@ -63,6 +64,7 @@ macro_rules! each {
         }
     };
 }
+pub(crate) use each;
 
 macro_rules! each_owned {
     ($self:expr, $sae:ident => $body:expr) => {

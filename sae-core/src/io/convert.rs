@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use super::saelens_config::SaeLensConfig;
 use super::tensors::{HostTensor, TensorSet};
+use crate::any_sae::each;
 use crate::{
     AbsTopKSae, AbsTopKSaeConfig, AnySae, ArchetypalSae, ArchetypalSaeConfig, Architecture,
     BatchTopKSae, BatchTopKSaeConfig, Error, GatedSae, GatedSaeConfig, JumpReluSae,
@@ -31,25 +32,37 @@ fn host<const D: usize>(p: &Param<Tensor<D>>) -> HostTensor {
     HostTensor::from_tensor(p.val().inner())
 }
 
+/// Puts the tensors of a linear SAE under their SAELens names (`W_enc`, `b_enc`, `W_dec`,
+/// `b_dec`).
+fn put_linear(
+    put: &mut impl FnMut(&str, HostTensor),
+    w_enc: &Param<Tensor<2>>,
+    b_enc: &Param<Tensor<1>>,
+    w_dec: &Param<Tensor<2>>,
+    b_dec: &Param<Tensor<1>>,
+) {
+    put("W_enc", host(w_enc));
+    put("b_enc", host(b_enc));
+    put("W_dec", host(w_dec));
+    put("b_dec", host(b_dec));
+}
+
+/// `f` of every value, computed in `f64` on the host so the result does not depend on the
+/// backend's arithmetic.
+fn map_host_f64(t: &HostTensor, f: impl Fn(f64) -> f64) -> HostTensor {
+    let data = t.data().iter().map(|&v| f(v as f64) as f32).collect();
+    HostTensor::new(t.shape().to_vec(), data)
+}
+
 /// `θ = exp(log θ)` per latent, in `f64` on the host so the result does not depend on the
 /// backend's `exp`.
 fn exp_host(log_threshold: &HostTensor) -> HostTensor {
-    let data = log_threshold
-        .data()
-        .iter()
-        .map(|&l| (l as f64).exp() as f32)
-        .collect();
-    HostTensor::new(log_threshold.shape().to_vec(), data)
+    map_host_f64(log_threshold, f64::exp)
 }
 
 /// `ln θ` per latent, in `f64` on the host (`ln 0 = −∞`, a latent firing whenever `pre > 0`).
 fn ln_host(threshold: &HostTensor) -> HostTensor {
-    let data = threshold
-        .data()
-        .iter()
-        .map(|&t| (t as f64).ln() as f32)
-        .collect();
-    HostTensor::new(threshold.shape().to_vec(), data)
+    map_host_f64(threshold, f64::ln)
 }
 
 /// The module's own configuration, stored under `sparseland`.
@@ -70,42 +83,30 @@ pub(crate) fn sae_to_parts(sae: &AnySae) -> (SaeLensConfig, TensorSet) {
     let mut put = |name: &str, v: HostTensor| {
         t.insert(name.to_string(), v);
     };
+    // Every architecture stores its own full configuration under `sparseland`.
+    cfg.sparseland = Some(each!(sae, s => blob(architecture, &s.config())));
     match sae {
         AnySae::Relu(s) => {
-            put("W_enc", host(&s.W_enc));
-            put("b_enc", host(&s.b_enc));
-            put("W_dec", host(&s.W_dec));
-            put("b_dec", host(&s.b_dec));
+            put_linear(&mut put, &s.W_enc, &s.b_enc, &s.W_dec, &s.b_dec);
             cfg.apply_b_dec_to_input = s.apply_b_dec_to_input;
-            cfg.sparseland = Some(blob(architecture, &s.config()));
         }
         AnySae::TopK(s) => {
-            put("W_enc", host(&s.W_enc));
-            put("b_enc", host(&s.b_enc));
-            put("W_dec", host(&s.W_dec));
-            put("b_dec", host(&s.b_dec));
+            put_linear(&mut put, &s.W_enc, &s.b_enc, &s.W_dec, &s.b_dec);
             cfg.apply_b_dec_to_input = s.apply_b_dec_to_input;
             cfg.k = Some(s.k as f64);
             cfg.rescale_acts_by_decoder_norm = Some(s.rescale_acts_by_decoder_norm);
-            cfg.sparseland = Some(blob(architecture, &s.config()));
         }
         AnySae::BatchTopK(s) => {
             batch_topk_parts(s, &mut cfg, &mut put);
-            cfg.sparseland = Some(blob(architecture, &s.config()));
         }
         AnySae::Matryoshka(s) => {
             batch_topk_parts(&s.base, &mut cfg, &mut put);
             cfg.matryoshka_widths = Some(s.widths.clone());
-            cfg.sparseland = Some(blob(architecture, &s.config()));
         }
         AnySae::JumpRelu(s) => {
-            put("W_enc", host(&s.W_enc));
-            put("b_enc", host(&s.b_enc));
-            put("W_dec", host(&s.W_dec));
-            put("b_dec", host(&s.b_dec));
+            put_linear(&mut put, &s.W_enc, &s.b_enc, &s.W_dec, &s.b_dec);
             put("threshold", exp_host(&host(&s.log_threshold)));
             cfg.apply_b_dec_to_input = s.apply_b_dec_to_input;
-            cfg.sparseland = Some(blob(architecture, &s.config()));
         }
         AnySae::Gated(s) => {
             put("W_enc", host(&s.W_enc));
@@ -115,17 +116,12 @@ pub(crate) fn sae_to_parts(sae: &AnySae) -> (SaeLensConfig, TensorSet) {
             put("W_dec", host(&s.W_dec));
             put("b_dec", host(&s.b_dec));
             cfg.apply_b_dec_to_input = s.apply_b_dec_to_input;
-            cfg.sparseland = Some(blob(architecture, &s.config()));
         }
         AnySae::AbsTopK(s) => {
-            put("W_enc", host(&s.W_enc));
-            put("b_enc", host(&s.b_enc));
-            put("W_dec", host(&s.W_dec));
-            put("b_dec", host(&s.b_dec));
+            put_linear(&mut put, &s.W_enc, &s.b_enc, &s.W_dec, &s.b_dec);
             cfg.apply_b_dec_to_input = s.apply_b_dec_to_input;
             cfg.k = Some(s.k as f64);
             cfg.rescale_acts_by_decoder_norm = Some(s.rescale_acts_by_decoder_norm);
-            cfg.sparseland = Some(blob(architecture, &s.config()));
         }
         AnySae::MatchingPursuit(s) => {
             put("W_dec", host(&s.W_dec));
@@ -134,14 +130,12 @@ pub(crate) fn sae_to_parts(sae: &AnySae) -> (SaeLensConfig, TensorSet) {
             cfg.residual_threshold = Some(s.residual_threshold);
             cfg.max_iterations = Some(s.max_iterations);
             cfg.stop_on_duplicate_support = Some(s.stop_on_duplicate_support);
-            cfg.sparseland = Some(blob(architecture, &s.config()));
         }
         AnySae::TopAfa(s) => {
             put("W_enc", host(&s.W_enc));
             put("W_dec", host(&s.W_dec));
             put("b_dec", host(&s.b_dec));
             cfg.apply_b_dec_to_input = true;
-            cfg.sparseland = Some(blob(architecture, &s.config()));
         }
         AnySae::Archetypal(s) => {
             put("W_enc", host(&s.W_enc));
@@ -153,7 +147,6 @@ pub(crate) fn sae_to_parts(sae: &AnySae) -> (SaeLensConfig, TensorSet) {
             put("b_dec", host(&s.b_dec));
             cfg.apply_b_dec_to_input = s.apply_b_dec_to_input;
             cfg.k = Some(s.k as f64);
-            cfg.sparseland = Some(blob(architecture, &s.config()));
         }
     }
     (cfg, t)
@@ -164,10 +157,7 @@ fn batch_topk_parts(
     cfg: &mut SaeLensConfig,
     put: &mut impl FnMut(&str, HostTensor),
 ) {
-    put("W_enc", host(&s.W_enc));
-    put("b_enc", host(&s.b_enc));
-    put("W_dec", host(&s.W_dec));
-    put("b_dec", host(&s.b_dec));
+    put_linear(put, &s.W_enc, &s.b_enc, &s.W_dec, &s.b_dec);
     put("topk_threshold", HostTensor::scalar(s.threshold() as f32));
     cfg.apply_b_dec_to_input = s.apply_b_dec_to_input;
     cfg.k = Some(s.k);
