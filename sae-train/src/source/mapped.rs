@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
-use crate::{Error, Result};
+use crate::{Error, Result, check_finite};
 
 /// Element types the file sources read (little-endian).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,8 +95,22 @@ impl MappedMatrix {
         })
     }
 
+    /// Appends rows `range` as `f32` to `out` and checks that they are finite (an error names
+    /// `source_name` and the row's index in the file).
+    pub fn read_finite_rows(
+        &self,
+        range: Range<u64>,
+        out: &mut Vec<f32>,
+        source_name: &str,
+    ) -> Result<()> {
+        let start = out.len();
+        let first_row = range.start;
+        self.read_rows(range, out);
+        check_finite(source_name, &out[start..], self.cols, first_row)
+    }
+
     /// Appends rows `range` as `f32` to `out`.
-    pub fn read_rows(&self, range: Range<u64>, out: &mut Vec<f32>) {
+    fn read_rows(&self, range: Range<u64>, out: &mut Vec<f32>) {
         let size = self.dtype.size();
         let row_bytes = self.cols * size;
         let from = self.offset + range.start as usize * row_bytes;

@@ -108,11 +108,11 @@ impl ActivationSource for InMemorySource {
         values: &mut Vec<f32>,
         tokens: &mut Vec<u64>,
     ) -> Result<usize> {
-        let range = self.window.take(max_rows);
-        let d = self.d_in;
-        values.extend_from_slice(&self.values[range.start as usize * d..range.end as usize * d]);
-        tokens.extend(range.clone());
-        Ok((range.end - range.start) as usize)
+        let (d, buffer) = (self.d_in, &self.values);
+        self.window.read(max_rows, tokens, |range| {
+            values.extend_from_slice(&buffer[range.start as usize * d..range.end as usize * d]);
+            Ok(())
+        })
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::mapped::{ElementType, MappedMatrix, map_file};
 use super::rows::RowWindow;
-use crate::{ActivationSource, Error, Result, SourcePosition, check_finite};
+use crate::{ActivationSource, Error, Result, SourcePosition};
 
 /// A 2-D `.npy` array `[tokens, d_in]` (little-endian `f2`, `f4` or `f8`, C order; format versions
 /// 1–3), memory-mapped and converted to `f32` one chunk at a time.
@@ -158,17 +158,11 @@ impl ActivationSource for NpySource {
         values: &mut Vec<f32>,
         tokens: &mut Vec<u64>,
     ) -> Result<usize> {
-        let range = self.window.take(max_rows);
-        let start = values.len();
-        self.matrix.read_rows(range.clone(), values);
-        check_finite(
-            &self.name(),
-            &values[start..],
-            self.matrix.cols,
-            range.start,
-        )?;
-        tokens.extend(range.clone());
-        Ok((range.end - range.start) as usize)
+        let name = self.name();
+        let matrix = &self.matrix;
+        self.window.read(max_rows, tokens, |range| {
+            matrix.read_finite_rows(range, values, &name)
+        })
     }
 }
 

@@ -73,4 +73,19 @@ impl RowWindow {
         self.next = to;
         from..to
     }
+
+    /// The body of [`ActivationSource::read`](crate::ActivationSource::read) for a windowed
+    /// source: takes up to `max_rows` rows, has `fill` append their values, then appends their
+    /// token indices (absolute row numbers) to `tokens`. Returns how many rows were taken.
+    pub fn read(
+        &mut self,
+        max_rows: usize,
+        tokens: &mut Vec<u64>,
+        fill: impl FnOnce(Range<u64>) -> Result<()>,
+    ) -> Result<usize> {
+        let range = self.take(max_rows);
+        fill(range.clone())?;
+        tokens.extend(range.clone());
+        Ok((range.end - range.start) as usize)
+    }
 }

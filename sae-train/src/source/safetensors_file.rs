@@ -7,7 +7,7 @@ use safetensors::{Dtype, SafeTensors};
 
 use super::mapped::{ElementType, MappedMatrix, map_file};
 use super::rows::RowWindow;
-use crate::{ActivationSource, Error, Result, SourcePosition, check_finite};
+use crate::{ActivationSource, Error, Result, SourcePosition};
 
 /// One 2-D tensor `[tokens, d_in]` of a safetensors file (`F32`, `F16`, `BF16` or `F64`),
 /// memory-mapped: each [`read`](ActivationSource::read) converts only the rows it returns, so a
@@ -117,17 +117,11 @@ impl ActivationSource for SafetensorsSource {
         values: &mut Vec<f32>,
         tokens: &mut Vec<u64>,
     ) -> Result<usize> {
-        let range = self.window.take(max_rows);
-        let start = values.len();
-        self.matrix.read_rows(range.clone(), values);
-        check_finite(
-            &self.name(),
-            &values[start..],
-            self.matrix.cols,
-            range.start,
-        )?;
-        tokens.extend(range.clone());
-        Ok((range.end - range.start) as usize)
+        let name = self.name();
+        let matrix = &self.matrix;
+        self.window.read(max_rows, tokens, |range| {
+            matrix.read_finite_rows(range, values, &name)
+        })
     }
 }
 
