@@ -68,7 +68,7 @@ pub use synthetic::{
 pub use trainer::{FitOptions, FitSummary, Trainer};
 pub use trainer_config::{AdamSettings, SaeRunConfig, TrainerConfig};
 
-pub(crate) use source::check_finite;
+pub(crate) use source::{check_finite, host_rows};
 
 /// The device unit tests run on.
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use burn::prelude::*;
 
-use crate::{ActivationSource, Error, Result, SourcePosition, check_finite};
+use crate::{ActivationSource, Error, Result, SourcePosition, check_finite, host_rows};
 
 /// Calls `produce(chunk_index)` for each new chunk of activations `[rows, d_in]`; `None` ends the
 /// stream. The chunk index makes the stream resumable: after a restart the source asks for the
@@ -58,29 +58,17 @@ impl<F: FnMut(u64) -> Option<Tensor<2>>> ClosureSource<F> {
             self.chunk.clear();
             return Ok(false);
         };
+        let name = format!("closure chunk {}", self.chunk_index);
         let [_, width] = t.dims();
         if width != self.d_in {
             return Err(Error::WidthMismatch {
-                source_name: format!("closure chunk {}", self.chunk_index),
+                source_name: name,
                 expected: self.d_in,
                 found: width,
             });
         }
-        let values = t
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .map_err(|e| Error::UnsupportedDtype {
-                source_name: format!("closure chunk {}", self.chunk_index),
-                found: format!("{e:?}"),
-                expected: "a float tensor".into(),
-            })?;
-        check_finite(
-            &format!("closure chunk {}", self.chunk_index),
-            &values,
-            self.d_in,
-            0,
-        )?;
+        let values = host_rows(t, &name)?;
+        check_finite(&name, &values, self.d_in, 0)?;
         self.chunk = values;
         self.loaded = true;
         Ok(true)

@@ -1,6 +1,25 @@
-//! The NaN/Inf check every source runs on the rows it hands out.
+//! The checks sources run on the rows they hand out: a float tensor's values on the host, and
+//! no NaN or infinity.
+
+use burn::prelude::*;
 
 use crate::{Error, Result};
+
+/// The values of a `[rows, d_in]` tensor on the host as row-major `f32`.
+///
+/// # Errors
+/// [`Error::UnsupportedDtype`] naming `source` when the tensor's values are not floats.
+pub(crate) fn host_rows(tensor: Tensor<2>, source: &str) -> Result<Vec<f32>> {
+    tensor
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| Error::UnsupportedDtype {
+            source_name: source.to_string(),
+            found: format!("{e:?}"),
+            expected: "a float tensor".into(),
+        })
+}
 
 /// Checks that every value of `rows` (row-major, `d_in` wide, the first row being row
 /// `first_row` of the source) is finite.

@@ -5,7 +5,7 @@ use std::ops::Range;
 use burn::prelude::*;
 
 use super::rows::RowWindow;
-use crate::{ActivationSource, Error, Result, SourcePosition, check_finite};
+use crate::{ActivationSource, Error, Result, SourcePosition, check_finite, host_rows};
 
 /// Activations held in memory, `[rows, d_in]` row-major `f32`.
 ///
@@ -61,16 +61,7 @@ impl InMemorySource {
     /// As [`InMemorySource::new`].
     pub fn from_tensor(activations: Tensor<2>) -> Result<Self> {
         let [_, d_in] = activations.dims();
-        let values = activations
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .map_err(|e| Error::UnsupportedDtype {
-                source_name: "in-memory tensor".into(),
-                found: format!("{e:?}"),
-                expected: "a float tensor".into(),
-            })?;
-        Self::new(values, d_in)
+        Self::new(host_rows(activations, "in-memory tensor")?, d_in)
     }
 
     /// Restricts the source to rows `range` (e.g. a held-out split); positions and token

@@ -13,7 +13,7 @@ pub use memory::InMemorySource;
 pub use npy_file::NpySource;
 pub use safetensors_file::SafetensorsSource;
 
-pub(crate) use finite::check_finite;
+pub(crate) use finite::{check_finite, host_rows};
 
 use crate::Result;
 
