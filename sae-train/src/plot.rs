@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::sync::Once;
 
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 
 use crate::{Error, MetricRecord, Result};
@@ -96,49 +97,48 @@ fn draw(
                 .filter(|(_, v)| v.is_finite() && (!*log_y || *v > 0.0))
                 .collect::<Vec<_>>()
         };
+        // The two y scales are different coordinate types, so each builds its own chart.
         if *log_y {
             let mut chart = builder.build_cartesian_2d(0.0..max_tokens, (lo..hi).log_scale())?;
-            chart
-                .configure_mesh()
-                .x_desc("tokens")
-                .x_label_formatter(&|x| compact(*x))
-                .y_label_formatter(&|y| compact(*y))
-                .draw()?;
-            for (i, name) in names.iter().enumerate() {
-                let color = Palette99::pick(i).to_rgba();
-                chart
-                    .draw_series(LineSeries::new(series(name), color.stroke_width(2)))?
-                    .label(*name)
-                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color));
-            }
-            chart
-                .configure_series_labels()
-                .border_style(BLACK)
-                .background_style(WHITE.mix(0.8))
-                .draw()?;
+            draw_lines(&mut chart, &names, series)?;
         } else {
             let mut chart = builder.build_cartesian_2d(0.0..max_tokens, lo..hi)?;
-            chart
-                .configure_mesh()
-                .x_desc("tokens")
-                .x_label_formatter(&|x| compact(*x))
-                .y_label_formatter(&|y| compact(*y))
-                .draw()?;
-            for (i, name) in names.iter().enumerate() {
-                let color = Palette99::pick(i).to_rgba();
-                chart
-                    .draw_series(LineSeries::new(series(name), color.stroke_width(2)))?
-                    .label(*name)
-                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color));
-            }
-            chart
-                .configure_series_labels()
-                .border_style(BLACK)
-                .background_style(WHITE.mix(0.8))
-                .draw()?;
+            draw_lines(&mut chart, &names, series)?;
         }
     }
     root.present()?;
+    Ok(())
+}
+
+/// Draws the mesh (tokens on x), one line per SAE from `series(name)` and the legend on a
+/// panel's chart, whose y axis may be linear or logarithmic.
+fn draw_lines<'a, X, Y>(
+    chart: &mut ChartContext<'a, BitMapBackend<'a>, Cartesian2d<X, Y>>,
+    names: &[&str],
+    series: impl Fn(&str) -> Vec<(f64, f64)>,
+) -> std::result::Result<(), Box<dyn std::error::Error>>
+where
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    chart
+        .configure_mesh()
+        .x_desc("tokens")
+        .x_label_formatter(&|x| compact(*x))
+        .y_label_formatter(&|y| compact(*y))
+        .draw()?;
+    for (i, name) in names.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(series(name), color.stroke_width(2)))?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color));
+    }
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.8))
+        .draw()?;
     Ok(())
 }
 
