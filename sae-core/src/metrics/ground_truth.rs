@@ -95,31 +95,28 @@ pub fn ground_truth_recovery(w_dec: &Tensor<2>, truth: &Tensor<2>) -> GroundTrut
         sum_best += c;
     }
 
-    // Kuhn–Munkres needs rows ≤ columns: put the smaller set on the rows.
-    let weight = |v: f64| (v * WEIGHT_SCALE).round() as i64;
-    let mut matching: Vec<MatchedPair> = if n <= m {
-        let w = Matrix::from_fn(n, m, |(g, j)| weight(cos[g * m + j]));
-        let (_, cols) = kuhn_munkres(&w);
-        cols.into_iter()
-            .enumerate()
-            .map(|(g, j)| MatchedPair {
-                truth: g,
-                latent: j,
-                abs_cosine: cos[g * m + j],
-            })
-            .collect()
-    } else {
-        let w = Matrix::from_fn(m, n, |(j, g)| weight(cos[g * m + j]));
-        let (_, cols) = kuhn_munkres(&w);
-        cols.into_iter()
-            .enumerate()
-            .map(|(j, g)| MatchedPair {
-                truth: g,
-                latent: j,
-                abs_cosine: cos[g * m + j],
-            })
-            .collect()
+    // Kuhn–Munkres needs rows ≤ columns: put the smaller set on the rows. `pair` maps a
+    // (row, column) of the assignment matrix to (truth, latent).
+    let truth_on_rows = n <= m;
+    let pair = |r: usize, c: usize| if truth_on_rows { (r, c) } else { (c, r) };
+    let (rows, cols) = pair(n, m);
+    let weight = |(r, c): (usize, usize)| {
+        let (g, j) = pair(r, c);
+        (cos[g * m + j] * WEIGHT_SCALE).round() as i64
     };
+    let (_, assigned) = kuhn_munkres(&Matrix::from_fn(rows, cols, weight));
+    let mut matching: Vec<MatchedPair> = assigned
+        .into_iter()
+        .enumerate()
+        .map(|(r, c)| {
+            let (g, j) = pair(r, c);
+            MatchedPair {
+                truth: g,
+                latent: j,
+                abs_cosine: cos[g * m + j],
+            }
+        })
+        .collect();
     matching.sort_by_key(|p| p.truth);
     let mcc = matching.iter().map(|p| p.abs_cosine).sum::<f64>() / matching.len() as f64;
 
