@@ -409,17 +409,24 @@ impl SaeLensFolder {
     }
 }
 
-fn check_sparsity(path: &Path, s: &HostTensor, d_sae: usize) -> Result<()> {
-    if s.shape() != [d_sae] {
-        return Err(Error::InconsistentDim {
-            path: path.to_path_buf(),
-            dim: "d_sae",
-            expected: d_sae,
-            expected_from: CFG_FILENAME.into(),
-            tensor: "sparsity".into(),
-            found: s.shape().first().copied().unwrap_or(0),
-        });
+/// Checks that the per-latent tensor `name` of the file at `path` is a `[d_sae]` vector, with
+/// `d_sae` from the folder's config.
+fn check_per_latent(path: &Path, name: &str, t: &HostTensor, d_sae: usize) -> Result<()> {
+    if t.shape() == [d_sae] {
+        return Ok(());
     }
+    Err(Error::InconsistentDim {
+        path: path.to_path_buf(),
+        dim: "d_sae",
+        expected: d_sae,
+        expected_from: CFG_FILENAME.into(),
+        tensor: name.into(),
+        found: t.shape().first().copied().unwrap_or(0),
+    })
+}
+
+fn check_sparsity(path: &Path, s: &HostTensor, d_sae: usize) -> Result<()> {
+    check_per_latent(path, "sparsity", s, d_sae)?;
     if let Some((index, value)) = s.first_non_finite() {
         return Err(Error::NonFinite {
             path: path.to_path_buf(),
@@ -451,16 +458,7 @@ fn fold_scaling_factor(config: &SaeLensConfig, tensors: &mut TensorSet, path: &P
         });
     }
     let d_sae = config.d_sae;
-    if scale.shape() != [d_sae] {
-        return Err(Error::InconsistentDim {
-            path: path.to_path_buf(),
-            dim: "d_sae",
-            expected: d_sae,
-            expected_from: CFG_FILENAME.into(),
-            tensor: "scaling_factor".into(),
-            found: scale.shape().first().copied().unwrap_or(0),
-        });
-    }
+    check_per_latent(path, "scaling_factor", &scale, d_sae)?;
     let Some(w_dec) = tensors.get_mut("W_dec") else {
         return Ok(()); // reported as missing by the layout check
     };
