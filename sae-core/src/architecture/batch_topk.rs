@@ -115,6 +115,12 @@ pub(crate) fn threshold_param(value: f64, device: &Device) -> Param<Tensor<1>> {
     Param::from_tensor(Tensor::from_floats([value as f32], device)).set_require_grad(false)
 }
 
+/// The threshold parameter `param` (same id) holding `theta` instead.
+fn replace_threshold(param: Param<Tensor<1>>, theta: f64) -> Param<Tensor<1>> {
+    let device = param.val().device();
+    param.map(|_| Tensor::from_floats([theta as f32], &device))
+}
+
 /// BatchTopK SAE: ReLU pre-activations, and over the whole batch only the `⌊k·B⌋` largest
 /// entries are kept, so `k` is the *average* L0 per token.
 ///
@@ -365,11 +371,8 @@ impl SparseAutoencoder for BatchTopKSae {
 
     fn update_running_state(self, output: &TrainingOutput) -> Self {
         let theta = ema_threshold(self.threshold(), self.topk_threshold_lr, &output.codes);
-        let device = self.topk_threshold.val().device();
         Self {
-            topk_threshold: self
-                .topk_threshold
-                .map(|_| Tensor::from_floats([theta as f32], &device)),
+            topk_threshold: replace_threshold(self.topk_threshold, theta),
             ..self
         }
     }
@@ -382,16 +385,13 @@ impl SparseAutoencoder for BatchTopKSae {
         } else {
             self.threshold()
         };
-        let device = self.topk_threshold.val().device();
         let (W_enc, W_dec, b_dec) =
             fold_scale_into_linear(self.W_enc, self.W_dec, self.b_dec, scale);
         Self {
             W_enc,
             W_dec,
             b_dec,
-            topk_threshold: self
-                .topk_threshold
-                .map(|_| Tensor::from_floats([theta as f32], &device)),
+            topk_threshold: replace_threshold(self.topk_threshold, theta),
             ..self
         }
     }
