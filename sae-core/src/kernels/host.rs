@@ -6,7 +6,16 @@ use burn::prelude::*;
 /// is contiguous and not shared; a copy (and a dtype conversion for f16/bf16/f64 tensors)
 /// otherwise. Borrowing the slice from the `TensorData` avoids the further copy that turning
 /// flex's (over-aligned) buffer into a `Vec<f32>` would cost.
-pub(crate) fn host_data<const D: usize>(tensor: Tensor<D>) -> TensorData {
+///
+/// ```
+/// use burn::prelude::*;
+/// use sae_core::kernels::{f32_slice, host_data};
+///
+/// let t = Tensor::<2>::from_floats([[1.0, 2.0], [3.0, 4.0]], &Device::flex());
+/// let data = host_data(t);
+/// assert_eq!(f32_slice(&data), &[1.0, 2.0, 3.0, 4.0]);
+/// ```
+pub fn host_data<const D: usize>(tensor: Tensor<D>) -> TensorData {
     let data = tensor.into_data();
     if data.dtype() == burn::tensor::DType::F32 {
         data
@@ -16,7 +25,10 @@ pub(crate) fn host_data<const D: usize>(tensor: Tensor<D>) -> TensorData {
 }
 
 /// The `f32` elements of data from [`host_data`].
-pub(crate) fn f32_slice(data: &TensorData) -> &[f32] {
+///
+/// # Panics
+/// If `data` does not hold `f32` elements (it always does when it comes from [`host_data`]).
+pub fn f32_slice(data: &TensorData) -> &[f32] {
     data.as_slice::<f32>()
         .unwrap_or_else(|err| panic!("reading a float tensor in host memory failed: {err}"))
 }

@@ -6,6 +6,8 @@
 //! - k-row decoding: [`sparse_decode`] and its backward products
 //!   [`sparse_decode_backward_values`], [`scatter_outer`], [`scatter_sum`], with the tensor
 //!   wrappers [`sparse_decode_tensor`], [`sparse_decode_backward`], [`scatter_outer_tensor`].
+//! - Building blocks for kernels of your own: [`host_data`]/[`f32_slice`] (a tensor's memory
+//!   as an `f32` slice, zero-copy on `flex`) and the row primitives [`dot`] and [`axpy`].
 //!
 //! [`ComputePath`] says which implementation runs; every host kernel is tested against the
 //! tensor-op path or a brute-force reference (and, composed into a TopK training step, against
@@ -30,10 +32,13 @@ mod compute_path;
 mod host;
 mod sparse_decode;
 mod top_k;
+mod vector_ops;
 
 pub use compute_path::ComputePath;
+pub use host::{f32_slice, host_data};
 pub use sparse_decode::{
     scatter_outer, scatter_outer_tensor, scatter_sum, sparse_decode, sparse_decode_backward,
     sparse_decode_backward_values, sparse_decode_tensor,
 };
 pub use top_k::{Rank, batch_top_k, top_k, top_k_flat, top_k_rows};
+pub use vector_ops::{axpy, dot};

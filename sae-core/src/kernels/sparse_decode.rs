@@ -18,6 +18,7 @@ use rayon::prelude::*;
 
 use super::ComputePath;
 use super::host::{f32_slice, host_data, to_host_i64, values_tensor};
+use super::vector_ops::{axpy, dot};
 use crate::SparseCodes;
 
 const ROWS_PER_TASK: usize = 16;
@@ -227,30 +228,6 @@ fn bucket_by_latent(
         *slot += 1;
     }
     (offsets, entries)
-}
-
-#[inline(always)]
-fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
-    for (y, &x) in y.iter_mut().zip(x) {
-        *y += a * x;
-    }
-}
-
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight independent partial sums let the compiler vectorise the reduction.
-    let mut acc = [0f32; 8];
-    let chunks = a.len() / 8;
-    for c in 0..chunks {
-        for l in 0..8 {
-            acc[l] += a[c * 8 + l] * b[c * 8 + l];
-        }
-    }
-    let mut sum: f32 = acc.iter().sum();
-    for i in chunks * 8..a.len() {
-        sum += a[i] * b[i];
-    }
-    sum
 }
 
 fn host_indices(indices: Tensor<2, Int>) -> Vec<u32> {

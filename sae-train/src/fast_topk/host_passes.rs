@@ -14,6 +14,7 @@
 //! resume relies on it.
 
 use rayon::prelude::*;
+use sae_core::kernels::{axpy, dot};
 
 /// Tokens per rayon task in the per-token passes.
 const TOKENS_PER_TASK: usize = 16;
@@ -382,31 +383,6 @@ pub(super) fn scale(v: &mut [f32], c: f32) {
 #[inline(always)]
 fn row(w: &[f32], i: u32, d: usize) -> &[f32] {
     &w[i as usize * d..][..d]
-}
-
-#[inline(always)]
-fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
-    for (y, &x) in y.iter_mut().zip(x) {
-        *y += a * x;
-    }
-}
-
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight independent partial sums let the compiler vectorise the reduction.
-    let mut acc = [0f32; 8];
-    let mut ca = a.chunks_exact(8);
-    let mut cb = b.chunks_exact(8);
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let mut sum: f32 = acc.iter().sum();
-    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
-        sum += x * y;
-    }
-    sum
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use rayon::prelude::*;
 use sae_core::decoder::NORM_EPS;
-use sae_core::kernels::{Rank, top_k_rows};
+use sae_core::kernels::{ComputePath, Rank, f32_slice, host_data, top_k_rows};
 use sae_core::{AnySae, TopKSae};
 
 use crate::AuxKConfig;
@@ -51,32 +51,12 @@ pub(crate) fn fast_topk_step(
             Some(AnySae::TopK(t)) => Some(t),
             _ => None,
         })?;
-    if !is_cpu(&topk.W_enc.val().device()) {
+    // The host passes read the tensors' memory: worth it only where that is host memory (and
+    // `SPARSELAND_COMPUTE_PATH=tensor-ops` forces the autodiff path, e.g. to compare the two).
+    if ComputePath::for_device(&topk.W_enc.val().device()) != ComputePath::HostKernels {
         return None;
     }
     Some(topk_step(topk, batch, rows, dead, aux, clip_norm))
-}
-
-/// Whether the kernels' host memory is the device's memory (burn's CPU backends).
-fn is_cpu(device: &Device) -> bool {
-    let name = format!("{device:?}").to_lowercase();
-    name.contains("flex") || name.contains("ndarray") || name.contains("cpu")
-}
-
-/// The tensor's elements as `f32` host data (no copy on flex when the tensor is not shared;
-/// read with [`f32s`]).
-fn host_data<const D: usize>(t: Tensor<D>) -> TensorData {
-    let data = t.into_data();
-    if data.dtype() == burn::tensor::DType::F32 {
-        data
-    } else {
-        data.convert::<f32>()
-    }
-}
-
-fn f32s(data: &TensorData) -> &[f32] {
-    data.as_slice::<f32>()
-        .expect("host_data holds f32 elements")
 }
 
 fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
@@ -122,7 +102,7 @@ pub(crate) fn topk_step(
     let k = sae.k;
     let b = rows;
     let w_dec_data = host_data(sae.W_dec.val().inner());
-    let w_dec = f32s(&w_dec_data);
+    let w_dec = f32_slice(&w_dec_data);
     let b_dec = host(sae.b_dec.val().inner());
     let b_enc = host(sae.b_enc.val().inner());
 
