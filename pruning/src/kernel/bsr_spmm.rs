@@ -8,7 +8,9 @@
 use std::ops::Range;
 
 use super::isa::{Isa, fmadd, isa_dispatch};
-use super::panel::{Operand, Panel, PanelData, Sink, with_panels};
+use super::panel::{
+    Operand, Panel, PanelData, Sink, linear_operands, matmul_operands, with_panels,
+};
 use super::schedule::{balanced_row_ranges, for_each_task, task_count};
 use crate::format::BlockSparseMatrix;
 
@@ -49,24 +51,8 @@ pub fn bsr_linear(a: &BlockSparseMatrix, x: &[f32], batch: usize, y: &mut [f32])
 }
 
 pub(crate) fn bsr_matmul_with(isa: Isa, a: &BlockSparseMatrix, b: &[f32], n: usize, c: &mut [f32]) {
-    let (m, k) = (a.rows(), a.cols());
-    assert_eq!(
-        b.len(),
-        k * n,
-        "bsr_matmul: b has {} floats, expected k·n = {k}·{n}",
-        b.len()
-    );
-    assert_eq!(
-        c.len(),
-        m * n,
-        "bsr_matmul: c has {} floats, expected m·n = {m}·{n}",
-        c.len()
-    );
-    let sink = Sink::RowMajor {
-        ptr: c.as_mut_ptr(),
-        n,
-    };
-    run(isa, a, Operand::RowMajor(b), n, sink);
+    let (operand, sink) = matmul_operands("bsr_matmul", (a.rows(), a.cols()), b, n, c);
+    run(isa, a, operand, n, sink);
 }
 
 pub(crate) fn bsr_linear_with(
@@ -76,24 +62,8 @@ pub(crate) fn bsr_linear_with(
     batch: usize,
     y: &mut [f32],
 ) {
-    let (out, inp) = (a.rows(), a.cols());
-    assert_eq!(
-        x.len(),
-        batch * inp,
-        "bsr_linear: x has {} floats, expected batch·in = {batch}·{inp}",
-        x.len()
-    );
-    assert_eq!(
-        y.len(),
-        batch * out,
-        "bsr_linear: y has {} floats, expected batch·out = {batch}·{out}",
-        y.len()
-    );
-    let sink = Sink::Transposed {
-        ptr: y.as_mut_ptr(),
-        m: out,
-    };
-    run(isa, a, Operand::Transposed(x), batch, sink);
+    let (operand, sink) = linear_operands("bsr_linear", (a.rows(), a.cols()), x, batch, y);
+    run(isa, a, operand, batch, sink);
 }
 
 fn run(isa: Isa, a: &BlockSparseMatrix, operand: Operand<'_>, n: usize, sink: Sink) {

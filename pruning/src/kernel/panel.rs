@@ -193,6 +193,73 @@ impl<'a> Operand<'a> {
     }
 }
 
+/// The operands of `C = A · B` for a sparse `A` `[m, k]`: `b` row-major `[k, n]`, `c` row-major
+/// `[m, n]`. `kernel` names the entry point in the panic message.
+///
+/// # Panics
+///
+/// If `b.len() != k · n` or `c.len() != m · n`.
+#[track_caller]
+pub(crate) fn matmul_operands<'a>(
+    kernel: &str,
+    (m, k): (usize, usize),
+    b: &'a [f32],
+    n: usize,
+    c: &mut [f32],
+) -> (Operand<'a>, Sink) {
+    assert_eq!(
+        b.len(),
+        k * n,
+        "{kernel}: b has {} floats, expected k·n = {k}·{n}",
+        b.len()
+    );
+    assert_eq!(
+        c.len(),
+        m * n,
+        "{kernel}: c has {} floats, expected m·n = {m}·{n}",
+        c.len()
+    );
+    let sink = Sink::RowMajor {
+        ptr: c.as_mut_ptr(),
+        n,
+    };
+    (Operand::RowMajor(b), sink)
+}
+
+/// The operands of `Y = X · Aᵀ` for a sparse weight `A` `[out, in]`: `x` row-major
+/// `[batch, in]`, `y` row-major `[batch, out]`. `kernel` names the entry point in the panic
+/// message.
+///
+/// # Panics
+///
+/// If `x.len() != batch · in` or `y.len() != batch · out`.
+#[track_caller]
+pub(crate) fn linear_operands<'a>(
+    kernel: &str,
+    (out, inp): (usize, usize),
+    x: &'a [f32],
+    batch: usize,
+    y: &mut [f32],
+) -> (Operand<'a>, Sink) {
+    assert_eq!(
+        x.len(),
+        batch * inp,
+        "{kernel}: x has {} floats, expected batch·in = {batch}·{inp}",
+        x.len()
+    );
+    assert_eq!(
+        y.len(),
+        batch * out,
+        "{kernel}: y has {} floats, expected batch·out = {batch}·{out}",
+        y.len()
+    );
+    let sink = Sink::Transposed {
+        ptr: y.as_mut_ptr(),
+        m: out,
+    };
+    (Operand::Transposed(x), sink)
+}
+
 /// Cuts the `n` columns of the `k`-row operand into panels, packs those that cannot be read in
 /// place (all of a transposed operand, a ragged last panel) into one reused buffer, and runs `f`
 /// on the prepared panels.
