@@ -233,7 +233,7 @@ impl Pruner {
                     random_structured(shape, *amount, *dim, prior, seed.wrapping_add(i as u64))
                 }
                 PruningMethod::Nm { pattern, remainder } => {
-                    let dim = self.group_dim(t, &pattern.to_string())?;
+                    let dim = t.group_dim(&self.input_dims, *pattern, "Pruner::input_dim")?;
                     nm_mask(&self.scores_of(t)?, *pattern, dim, *remainder, prior)
                 }
                 PruningMethod::TransposableNm(pattern) => {
@@ -249,22 +249,6 @@ impl Pruner {
             out.insert(t.info.path.clone(), mask);
         }
         Ok(out)
-    }
-
-    fn group_dim(&self, t: &Found, pattern: &str) -> crate::Result<usize> {
-        self.input_dims
-            .get(&t.info.path)
-            .copied()
-            .or_else(|| t.info.input_dim())
-            .ok_or_else(|| Error::ShapeNotEligible {
-                tensor: t.info.path.clone(),
-                shape: t.info.shape.clone(),
-                pattern: pattern.to_string(),
-                reason: format!(
-                    "the input dimension of a `{}` parameter is unknown; give it with Pruner::input_dim",
-                    t.info.owner
-                ),
-            })
     }
 }
 

@@ -9,7 +9,7 @@ use burn::tensor::TensorData;
 
 use super::filter::{ParamFilter, ParamInfo};
 use super::reparam::{PruningReparam, REPARAM_NAME, mask_tensor};
-use crate::{Error, HostTensor, Mask, Result};
+use crate::{Error, HostTensor, Mask, NmPattern, Result};
 
 const REPARAM_CONTAINER: &str = "Reparameterization";
 
@@ -25,6 +25,35 @@ pub(crate) struct Found {
     pub mode: Option<[f32; 2]>,
     /// The name of another reparameterization (LoRA, …) attached to it.
     pub foreign: Option<String>,
+}
+
+impl Found {
+    /// The dimension N:M groups run along: the one given for this path in `explicit` (set with
+    /// `setter`, e.g. `Pruner::input_dim`), else the layer's known input dimension.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ShapeNotEligible`] naming `setter` when neither is known.
+    pub(crate) fn group_dim(
+        &self,
+        explicit: &HashMap<String, usize>,
+        pattern: NmPattern,
+        setter: &str,
+    ) -> Result<usize> {
+        explicit
+            .get(&self.info.path)
+            .copied()
+            .or_else(|| self.info.input_dim())
+            .ok_or_else(|| Error::ShapeNotEligible {
+                tensor: self.info.path.clone(),
+                shape: self.info.shape.clone(),
+                pattern: pattern.to_string(),
+                reason: format!(
+                    "the input dimension of a `{}` parameter is unknown; give it with {setter}",
+                    self.info.owner
+                ),
+            })
+    }
 }
 
 /// Read-only walk: every float parameter outside reparameterizations, in module order.

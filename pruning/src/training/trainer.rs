@@ -505,19 +505,7 @@ impl SparseTrainer {
     }
 
     fn group_dim(&self, f: &Found, pattern: NmPattern) -> Result<usize> {
-        self.input_dims
-            .get(&f.info.path)
-            .copied()
-            .or_else(|| f.info.input_dim())
-            .ok_or_else(|| Error::ShapeNotEligible {
-                tensor: f.info.path.clone(),
-                shape: f.info.shape.clone(),
-                pattern: pattern.to_string(),
-                reason: format!(
-                    "the input dimension of a `{}` parameter is unknown; give it with SparseTrainer::input_dim",
-                    f.info.owner
-                ),
-            })
+        f.group_dim(&self.input_dims, pattern, "SparseTrainer::input_dim")
     }
 }
 
