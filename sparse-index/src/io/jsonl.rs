@@ -124,6 +124,27 @@ fn to_vector(
     })
 }
 
+/// Maps the parsed records' vectors through `vocab`; returns them with the number of terms the
+/// vocabulary did not know (dropped).
+fn to_records(
+    path: &Path,
+    raw: Vec<(usize, RawRecord)>,
+    vocab: &Vocabulary,
+) -> Result<(Vec<JsonlRecord>, usize)> {
+    let mut dropped = 0;
+    let records = raw
+        .into_iter()
+        .map(|(line, r)| {
+            Ok(JsonlRecord {
+                vector: to_vector(path, line, r.vector, |t| vocab.id(t), &mut dropped)?,
+                id: r.id,
+                content: r.content,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((records, dropped))
+}
+
 /// Reads a JSONL file and builds its vocabulary: terms get ids in sorted order (as Seismic's
 /// Python API does), so the same documents always give the same ids.
 ///
@@ -140,17 +161,7 @@ pub fn read_jsonl(path: impl AsRef<Path>) -> Result<(Vec<JsonlRecord>, Vocabular
     terms.sort_unstable();
     terms.dedup();
     let vocab = Vocabulary::from_terms(terms.iter().copied())?;
-    let mut dropped = 0;
-    let records = raw
-        .into_iter()
-        .map(|(line, r)| {
-            Ok(JsonlRecord {
-                vector: to_vector(path, line, r.vector, |t| vocab.id(t), &mut dropped)?,
-                id: r.id,
-                content: r.content,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let (records, _) = to_records(path, raw, &vocab)?;
     Ok((records, vocab))
 }
 
@@ -164,18 +175,7 @@ pub fn read_jsonl_with_vocabulary(
     vocab: &Vocabulary,
 ) -> Result<(Vec<JsonlRecord>, usize)> {
     let path = path.as_ref();
-    let mut dropped = 0;
-    let records = parse_lines(path)?
-        .into_iter()
-        .map(|(line, r)| {
-            Ok(JsonlRecord {
-                vector: to_vector(path, line, r.vector, |t| vocab.id(t), &mut dropped)?,
-                id: r.id,
-                content: r.content,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok((records, dropped))
+    to_records(path, parse_lines(path)?, vocab)
 }
 
 /// Writes records as JSONL (`id`, `content` when present, `vector` keyed by term), atomically.
