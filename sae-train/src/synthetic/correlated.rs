@@ -6,7 +6,7 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use super::normal::normal_cdf;
-use super::{SyntheticBatch, SyntheticDataset, mix_features, random_unit_rows};
+use super::{SyntheticBatch, SyntheticDataset, random_unit_rows};
 use crate::rng::{purpose, rng_for};
 
 /// Settings of [`CorrelatedFeatures`]; the defaults are the paper's (`h = 256`, `G = 512`,
@@ -177,15 +177,14 @@ impl SyntheticDataset for CorrelatedFeatures {
                 }
             }
         }
-        let activations = mix_features(
-            &codes,
+        SyntheticBatch::mix(
+            codes,
             batch_size,
             &self.features,
             n,
             self.config.d_in,
             device,
-        );
-        SyntheticBatch { activations, codes }
+        )
     }
 }
 

@@ -53,22 +53,27 @@ pub trait SyntheticDataset {
     }
 }
 
-/// `codes [rows, n] · features [n, d]` on `device`.
-pub(crate) fn mix_features(
-    codes: &[f32],
-    rows: usize,
-    features: &[f32],
-    n: usize,
-    d: usize,
-    device: &Device,
-) -> Vec<f32> {
-    let c = Tensor::<2>::from_data(TensorData::new(codes.to_vec(), [rows, n]), device);
-    let f = Tensor::<2>::from_data(TensorData::new(features.to_vec(), [n, d]), device);
-    c.matmul(f)
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .expect("a float tensor converts to f32")
+impl SyntheticBatch {
+    /// The batch of ground-truth `codes` `[rows, n]`, with activations
+    /// `codes · features` (`features` `[n, d]`) computed on `device`.
+    pub(crate) fn mix(
+        codes: Vec<f32>,
+        rows: usize,
+        features: &[f32],
+        n: usize,
+        d: usize,
+        device: &Device,
+    ) -> Self {
+        let c = Tensor::<2>::from_data(TensorData::new(codes.clone(), [rows, n]), device);
+        let f = Tensor::<2>::from_data(TensorData::new(features.to_vec(), [n, d]), device);
+        let activations = c
+            .matmul(f)
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("a float tensor converts to f32");
+        Self { activations, codes }
+    }
 }
 
 /// `rows` random unit vectors of width `d` (Gaussian, normalised).

@@ -4,7 +4,7 @@ use burn::prelude::*;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
-use super::{SyntheticBatch, SyntheticDataset, mix_features, random_unit_rows};
+use super::{SyntheticBatch, SyntheticDataset, random_unit_rows};
 use crate::rng::{purpose, rng_for};
 
 /// Settings of [`SignedFeatures`].
@@ -120,15 +120,14 @@ impl SyntheticDataset for SignedFeatures {
                 *c = if rng.random::<bool>() { m } else { -m };
             }
         }
-        let activations = mix_features(
-            &codes,
+        SyntheticBatch::mix(
+            codes,
             batch_size,
             &self.features,
             n,
             self.config.d_in,
             device,
-        );
-        SyntheticBatch { activations, codes }
+        )
     }
 }
 

@@ -7,7 +7,7 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use super::linalg::orthonormal_rows;
-use super::{SyntheticBatch, SyntheticDataset, mix_features};
+use super::{SyntheticBatch, SyntheticDataset};
 use crate::rng::{purpose, rng_for};
 
 /// Mixing strengths within sibling triples, by level (MP-SAE `toy_model.py`).
@@ -173,8 +173,7 @@ impl SyntheticDataset for HierarchicalTree {
                 row[leaf] = magnitude(&mut rng);
             }
         }
-        let activations = mix_features(&codes, batch_size, &self.features, n, n, device);
-        SyntheticBatch { activations, codes }
+        SyntheticBatch::mix(codes, batch_size, &self.features, n, n, device)
     }
 }
 

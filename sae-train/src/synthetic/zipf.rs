@@ -7,7 +7,7 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use super::normal::normal_quantile;
-use super::{SyntheticBatch, SyntheticDataset, mix_features, random_unit_rows};
+use super::{SyntheticBatch, SyntheticDataset, random_unit_rows};
 use crate::rng::{purpose, rng_for};
 
 /// Settings of [`ZipfFeatures`].
@@ -201,15 +201,14 @@ impl SyntheticDataset for ZipfFeatures {
                 }
             }
         }
-        let activations = mix_features(
-            &codes,
+        SyntheticBatch::mix(
+            codes,
             batch_size,
             &self.features,
             n,
             self.config.d_in,
             device,
-        );
-        SyntheticBatch { activations, codes }
+        )
     }
 }
 
