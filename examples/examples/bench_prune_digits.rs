@@ -74,12 +74,6 @@ struct Split {
     y_test: Vec<i64>,
 }
 
-fn shared_dir() -> PathBuf {
-    std::env::var_os("SPARSELAND_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
-}
-
 fn load(path: &PathBuf) -> Result<(Vec<[f32; 64]>, Vec<i64>), String> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut text = String::new();
@@ -239,7 +233,7 @@ fn main() {
     let path = args
         .data
         .clone()
-        .unwrap_or_else(|| shared_dir().join("data/digits/digits.csv.gz"));
+        .unwrap_or_else(|| examples::shared_dir().join("data/digits/digits.csv.gz"));
     let (xs, ys) = match load(&path) {
         Ok(d) => d,
         Err(e) => {

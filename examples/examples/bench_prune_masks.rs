@@ -28,15 +28,14 @@ struct Args {
 
 fn median_ms(repeats: usize, mut f: impl FnMut()) -> f64 {
     f(); // warm-up
-    let mut times: Vec<f64> = (0..repeats)
+    let times: Vec<f64> = (0..repeats)
         .map(|_| {
             let t = Instant::now();
             f();
             t.elapsed().as_secs_f64() * 1e3
         })
         .collect();
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+    examples::median(times)
 }
 
 /// burn baseline, magnitude: the k-th largest |w| via `topk`, then `|w| ≥ kth`.

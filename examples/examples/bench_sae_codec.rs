@@ -31,12 +31,6 @@ const D_IN: usize = 576;
 const BATCH: usize = 4096;
 const K: usize = 32;
 
-fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
 /// One measured operation.
 struct Case<'a> {
     name: &'static str,
@@ -56,9 +50,7 @@ impl<'a> Case<'a> {
     }
 
     fn median(&self) -> f64 {
-        let mut t = self.times.clone();
-        t.sort_by(|a, b| a.total_cmp(b));
-        t[t.len() / 2]
+        examples::median(self.times.clone())
     }
 }
 
@@ -124,7 +116,7 @@ fn main() {
     println!(
         "threads: {} (rayon), load (1/5/15 min) at start: {}",
         rayon::current_num_threads(),
-        load()
+        examples::load_average()
     );
 
     for d_sae in [4608usize, 16384] {
@@ -279,5 +271,5 @@ fn main() {
             }
         }
     }
-    println!("\nload (1/5/15 min) at end: {}", load());
+    println!("\nload (1/5/15 min) at end: {}", examples::load_average());
 }

@@ -43,11 +43,6 @@ fn load() -> String {
         .unwrap_or_else(|_| "uptime unavailable".into())
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn throughput(reps: usize) -> Result<(), Box<dyn Error>> {
     let (batch, d, m, k) = (4096usize, 576usize, 4608usize, 32usize);
     println!("\n## throughput: TopK step, d {d}, width {m}, k {k}, batch {batch}");
@@ -137,7 +132,7 @@ fn throughput(reps: usize) -> Result<(), Box<dyn Error>> {
             steps[i].push(start.elapsed().as_secs_f64());
         }
     }
-    let matmul = median(matmul);
+    let matmul = examples::median(matmul);
     let matmul_flops = 2.0 * (batch * d * m) as f64;
     println!(
         "dense matmul [{batch}×{d}]·[{d}×{m}] (burn flex, simd+rayon): {:.1} ms, {:.1} GFLOP/s",
@@ -151,7 +146,7 @@ fn throughput(reps: usize) -> Result<(), Box<dyn Error>> {
     let dense_equivalent = 5.0 * matmul_flops;
     let k_aux = d / 2;
     for ((name, t), times) in variants.iter().zip(steps) {
-        let secs = median(times);
+        let secs = examples::median(times);
         let dead = t.dead_latents(0).dead_fraction();
         let active_k = if dead > 0.0 { k + k_aux } else { k };
         let executed = matmul_flops + 2.0 * (batch * d) as f64 * (4 * active_k) as f64;
@@ -641,12 +636,6 @@ fn real(path: &std::path::Path, steps: u64) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-fn shared_dir() -> PathBuf {
-    std::env::var_os("SPARSELAND_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
-}
-
 fn main() -> Result<(), Box<dyn Error>> {
     let mut sections = Vec::new();
     let mut real_arg = None;
@@ -670,8 +659,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         "# sae-train benchmark ({} cores)",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    let real_path = real_arg
-        .unwrap_or_else(|| shared_dir().join("data/smollm2-sotu/smollm2-135m-layer12.safetensors"));
+    let real_path = real_arg.unwrap_or_else(|| {
+        examples::shared_dir().join("data/smollm2-sotu/smollm2-135m-layer12.safetensors")
+    });
     if want("throughput") {
         throughput(reps)?;
     }

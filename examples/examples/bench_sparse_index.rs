@@ -82,12 +82,6 @@ fn process_cpu_seconds() -> Option<f64> {
     Some(ticks / 100.0)
 }
 
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "n/a".into())
-}
-
 /// CPU time of the calling thread in seconds (Linux `schedstat`), if available: unlike wall
 /// time it does not count the time the thread waits while other jobs hold the cores.
 fn thread_cpu_seconds() -> Option<f64> {
@@ -112,14 +106,12 @@ fn time_queries(runs: usize, n: usize, mut f: impl FnMut(usize)) -> (f64, f64) {
             _ => f64::NAN,
         });
     }
-    wall.sort_by(f64::total_cmp);
-    cpu.sort_by(f64::total_cmp);
-    (wall[runs / 2], cpu[runs / 2])
+    (examples::median(wall), examples::median(cpu))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    println!("load average before: {}", load_average());
+    println!("load average before: {}", examples::load_average());
     let docs: SparseCollection = read_seismic_bin(args.data.join("documents.bin"))?;
     let queries = read_seismic_bin(args.data.join("queries.bin"))?;
     let truth = read_results_tsv(args.data.join("groundtruth.tsv"))?;
@@ -283,6 +275,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    println!("load average after: {}", load_average());
+    println!("load average after: {}", examples::load_average());
     Ok(())
 }

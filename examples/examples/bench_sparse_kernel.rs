@@ -67,17 +67,6 @@ struct Args {
     block_batch: usize,
 }
 
-fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unavailable".into())
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// CPU time consumed by the calling thread, in seconds.
 fn thread_cpu_seconds() -> f64 {
     let mut ts = libc::timespec {
@@ -98,20 +87,25 @@ struct Timing {
     cpu: f64,
 }
 
-/// Runs the closures in turn on `pool`, each once per round, until `reps` rounds and `min` time
-/// have passed; returns the median wall and CPU seconds of each. Every timed run directly follows
-/// an untimed run of the same closure, so all are measured with their own data in cache (the
-/// state of a layer called repeatedly) rather than after another closure evicted it.
+/// Runs the closures in turn on a fresh rayon pool of `threads` threads, each once per round,
+/// until `reps` rounds and `min` time have passed; returns the median wall and CPU seconds of
+/// each. Every timed run directly follows an untimed run of the same closure, so all are
+/// measured with their own data in cache (the state of a layer called repeatedly) rather than
+/// after another closure evicted it.
 ///
 /// CPU time is the largest CPU time any worker of the pool spent during the run (read with
 /// `ThreadPool::broadcast` before and after): the critical path of the parallel run, without the
 /// time its threads spent preempted by other processes.
 fn alternate(
-    pool: &rayon::ThreadPool,
+    threads: usize,
     reps: usize,
     min: Duration,
     fs: &mut [&mut (dyn FnMut() + Send)],
 ) -> Vec<Timing> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("thread pool");
     let mut walls = vec![Vec::new(); fs.len()];
     let mut cpus = vec![Vec::new(); fs.len()];
     let start = Instant::now();
@@ -139,10 +133,25 @@ fn alternate(
         .zip(cpus)
         .map(|(w, c)| Timing {
             best: w.iter().copied().fold(f64::INFINITY, f64::min),
-            wall: median(w),
-            cpu: median(c),
+            wall: examples::median(w),
+            cpu: examples::median(c),
         })
         .collect()
+}
+
+/// A `rows × cols` matrix of values drawn uniformly from `[-0.5, 0.5)`, row-major on the host and
+/// as a burn tensor.
+fn random_matrix(
+    rng: &mut ChaCha8Rng,
+    rows: usize,
+    cols: usize,
+    device: &Device,
+) -> (Vec<f32>, Tensor<2>) {
+    let host: Vec<f32> = (0..rows * cols)
+        .map(|_| rng.random::<f32>() - 0.5)
+        .collect();
+    let tensor = Tensor::<2>::from_data(TensorData::new(host.clone(), [rows, cols]), device);
+    (host, tensor)
 }
 
 fn main() {
@@ -155,12 +164,14 @@ fn main() {
         Isa::detect(),
         args.seed
     );
-    println!("load average (1/5/15 min) at start: {}", load());
+    println!(
+        "load average (1/5/15 min) at start: {}",
+        examples::load_average()
+    );
 
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-    let dense: Vec<f32> = (0..dim * dim).map(|_| rng.random::<f32>() - 0.5).collect();
     // burn's layout [d_in, d_out]; the kernel's [d_out, d_in] is its transpose.
-    let w_burn = Tensor::<2>::from_data(TensorData::new(dense.clone(), [dim, dim]), &device);
+    let (dense, w_burn) = random_matrix(&mut rng, dim, dim, &device);
 
     let total = args.batches.len() * args.sparsities.len() * args.threads.len();
     let bar = ProgressBar::new(total as u64).with_style(
@@ -168,10 +179,7 @@ fn main() {
     );
     let mut rows = Vec::new();
     for &batch in &args.batches {
-        let x: Vec<f32> = (0..batch * dim)
-            .map(|_| rng.random::<f32>() - 0.5)
-            .collect();
-        let x_burn = Tensor::<2>::from_data(TensorData::new(x.clone(), [batch, dim]), &device);
+        let (x, x_burn) = random_matrix(&mut rng, batch, dim, &device);
         for &sparsity in &args.sparsities {
             // A random unstructured mask (torch's `random_unstructured`), same seed for all.
             let mask =
@@ -184,12 +192,8 @@ fn main() {
             let mut y = vec![0.0f32; batch * dim];
             for &threads in &args.threads {
                 bar.set_message(format!("batch {batch}, sparsity {sparsity}, {threads} thr"));
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .expect("thread pool");
                 let times = alternate(
-                    &pool,
+                    threads,
                     args.reps,
                     Duration::from_millis(args.min_ms),
                     &mut [
@@ -244,7 +248,10 @@ fn main() {
         block_table(&args, &dense, &w_burn, &device, &mut rng);
     }
     println!();
-    println!("load average (1/5/15 min) at end: {}", load());
+    println!(
+        "load average (1/5/15 min) at end: {}",
+        examples::load_average()
+    );
 }
 
 /// Dense vs the CSR kernel vs the BSR kernel on one block-structured mask per block shape and
@@ -257,10 +264,7 @@ fn block_table(
     rng: &mut ChaCha8Rng,
 ) {
     let (dim, batch) = (args.dim, args.block_batch);
-    let x: Vec<f32> = (0..batch * dim)
-        .map(|_| rng.random::<f32>() - 0.5)
-        .collect();
-    let x_burn = Tensor::<2>::from_data(TensorData::new(x.clone(), [batch, dim]), device);
+    let (x, x_burn) = random_matrix(rng, batch, dim, device);
     println!();
     println!("Block-sparse weights, batch {batch} (kernel layout [out, in], blocks R x C):");
     println!();
@@ -290,12 +294,8 @@ fn block_table(
             let mut y = vec![0.0f32; batch * dim];
             let mut y2 = vec![0.0f32; batch * dim];
             for &threads in &args.threads {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .expect("thread pool");
                 let t = alternate(
-                    &pool,
+                    threads,
                     args.reps,
                     Duration::from_millis(args.min_ms),
                     &mut [

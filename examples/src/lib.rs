@@ -3,6 +3,8 @@
 //! The examples are the only code in the workspace that chooses a burn backend; libraries take a
 //! `&Device` from their caller.
 
+use std::path::PathBuf;
+
 use burn::prelude::Device;
 
 /// The device the examples run on.
@@ -18,4 +20,30 @@ use burn::prelude::Device;
 /// ```
 pub fn device() -> Device {
     Device::default()
+}
+
+/// The shared data folder: `$SPARSELAND_SHARED` when set, else `shared/` beside the repository.
+pub fn shared_dir() -> PathBuf {
+    std::env::var_os("SPARSELAND_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
+}
+
+/// The 1, 5 and 15-minute load averages from `/proc/loadavg` (`"unavailable"` where it cannot
+/// be read): benchmarks print them because this machine is shared.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unavailable".into())
+}
+
+/// The median of timings: the element at index `len / 2` after sorting (the upper middle for
+/// an even count).
+///
+/// # Panics
+///
+/// If `values` is empty.
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
