@@ -177,14 +177,7 @@ impl SyntheticDataset for CorrelatedFeatures {
                 }
             }
         }
-        SyntheticBatch::mix(
-            codes,
-            batch_size,
-            &self.features,
-            n,
-            self.config.d_in,
-            device,
-        )
+        SyntheticBatch::mix(self, codes, batch_size, device)
     }
 }
 

@@ -54,18 +54,17 @@ pub trait SyntheticDataset {
 }
 
 impl SyntheticBatch {
-    /// The batch of ground-truth `codes` `[rows, n]`, with activations
-    /// `codes · features` (`features` `[n, d]`) computed on `device`.
+    /// The batch of `data`'s ground-truth `codes` (`[rows, num_features]`), with activations
+    /// `codes · features` computed on `device`.
     pub(crate) fn mix(
+        data: &(impl SyntheticDataset + ?Sized),
         codes: Vec<f32>,
         rows: usize,
-        features: &[f32],
-        n: usize,
-        d: usize,
         device: &Device,
     ) -> Self {
+        let (n, d) = (data.num_features(), data.d_in());
         let c = Tensor::<2>::from_data(TensorData::new(codes.clone(), [rows, n]), device);
-        let f = Tensor::<2>::from_data(TensorData::new(features.to_vec(), [n, d]), device);
+        let f = Tensor::<2>::from_data(TensorData::new(data.features().to_vec(), [n, d]), device);
         let activations = c
             .matmul(f)
             .into_data()

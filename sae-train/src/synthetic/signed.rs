@@ -120,14 +120,7 @@ impl SyntheticDataset for SignedFeatures {
                 *c = if rng.random::<bool>() { m } else { -m };
             }
         }
-        SyntheticBatch::mix(
-            codes,
-            batch_size,
-            &self.features,
-            n,
-            self.config.d_in,
-            device,
-        )
+        SyntheticBatch::mix(self, codes, batch_size, device)
     }
 }
 

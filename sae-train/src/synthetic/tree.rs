@@ -173,7 +173,7 @@ impl SyntheticDataset for HierarchicalTree {
                 row[leaf] = magnitude(&mut rng);
             }
         }
-        SyntheticBatch::mix(codes, batch_size, &self.features, n, n, device)
+        SyntheticBatch::mix(self, codes, batch_size, device)
     }
 }
 

@@ -201,14 +201,7 @@ impl SyntheticDataset for ZipfFeatures {
                 }
             }
         }
-        SyntheticBatch::mix(
-            codes,
-            batch_size,
-            &self.features,
-            n,
-            self.config.d_in,
-            device,
-        )
+        SyntheticBatch::mix(self, codes, batch_size, device)
     }
 }
 
