@@ -379,6 +379,22 @@ mod tests {
         }
     }
 
+    /// `layer` maps `x` as the dense `linear` with the pruned weights zeroed does.
+    fn assert_matches_reference(
+        layer: &SparseLinear,
+        x: Tensor<2>,
+        linear: &Linear,
+        mask: Tensor<2, Bool>,
+    ) {
+        layer
+            .forward(x.clone())
+            .into_data()
+            .assert_approx_eq::<f32>(
+                &reference(x, linear, mask).into_data(),
+                Tolerance::default(),
+            );
+    }
+
     #[test]
     fn the_flex_device_is_recognised() {
         assert!(is_kernel_device(&test_device()));
@@ -399,13 +415,7 @@ mod tests {
                 "flex keeps only the compressed weight"
             );
             let x = Tensor::<2>::random([batch, 24], Distribution::Normal(0.0, 1.0), &device);
-            layer
-                .forward(x.clone())
-                .into_data()
-                .assert_approx_eq::<f32>(
-                    &reference(x, &linear, mask).into_data(),
-                    Tolerance::default(),
-                );
+            assert_matches_reference(&layer, x, &linear, mask);
         }
     }
 
@@ -461,13 +471,7 @@ mod tests {
         assert!(!layer.weight.uses_kernel_on(&device));
         assert!(layer.weight.dense.is_some());
         let x = Tensor::<2>::random([3, 16], Distribution::Default, &device);
-        layer
-            .forward(x.clone())
-            .into_data()
-            .assert_approx_eq::<f32>(
-                &reference(x, &linear, mask).into_data(),
-                Tolerance::default(),
-            );
+        assert_matches_reference(&layer, x, &linear, mask);
     }
 
     #[test]
