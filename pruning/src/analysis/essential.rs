@@ -201,24 +201,26 @@ where
     })
 }
 
+/// A sweep of unstructured `(sparsity, metric)` points only, dense metric 1 (a test fixture).
+#[cfg(test)]
+pub(crate) fn curve(points: &[(f64, f64)]) -> SweepResult {
+    SweepResult {
+        dense_metric: 1.0,
+        unstructured: points
+            .iter()
+            .map(|&(s, m)| SweepPoint {
+                sparsity: s,
+                pattern: None,
+                metric: m,
+            })
+            .collect(),
+        nm: vec![],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn curve(points: &[(f64, f64)]) -> SweepResult {
-        SweepResult {
-            dense_metric: 1.0,
-            unstructured: points
-                .iter()
-                .map(|&(s, m)| SweepPoint {
-                    sparsity: s,
-                    pattern: None,
-                    metric: m,
-                })
-                .collect(),
-            nm: vec![],
-        }
-    }
 
     #[test]
     fn knees_on_a_synthetic_cliff() {

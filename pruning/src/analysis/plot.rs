@@ -163,25 +163,18 @@ pub(crate) fn sweep_png(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::essential::SweepPoint;
+    use crate::analysis::essential::{SweepPoint, curve};
 
     #[test]
     fn writes_a_png() {
         let r = SweepResult {
             dense_metric: 0.95,
-            unstructured: [(0.5, 0.94), (0.8, 0.9), (0.9, 0.5)]
-                .iter()
-                .map(|&(s, m)| SweepPoint {
-                    sparsity: s,
-                    pattern: None,
-                    metric: m,
-                })
-                .collect(),
             nm: vec![SweepPoint {
                 sparsity: 0.5,
                 pattern: Some(crate::NmPattern::new(2, 4).unwrap()),
                 metric: 0.93,
             }],
+            ..curve(&[(0.5, 0.94), (0.8, 0.9), (0.9, 0.5)])
         };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sweep.png");
