@@ -237,6 +237,13 @@ mod tests {
     }
 
     #[test]
+    #[should_panic(expected = "bsr_matmul: c has 3 floats, expected m·n = 2·1")]
+    fn a_wrong_output_length_names_the_entry_point_and_array() {
+        let a = BlockSparseMatrix::from_dense(&[1.0; 8], 2, 4, 2, 2).unwrap();
+        bsr_matmul(&a, &[1.0; 4], 1, &mut [0.0; 3]);
+    }
+
+    #[test]
     fn every_block_height_and_panel_width() {
         for (r, c) in [
             (1, 1),

@@ -255,6 +255,13 @@ mod tests {
     }
 
     #[test]
+    #[should_panic(expected = "csr_linear: x has 5 floats, expected batch·in = 2·3")]
+    fn a_wrong_input_length_names_the_entry_point_and_array() {
+        let w = CsrMatrix::from_dense(&[1.0; 6], 2, 3).unwrap();
+        csr_linear(&w, &[0.0; 5], 2, &mut [0.0; 4]);
+    }
+
+    #[test]
     fn all_zero_and_empty_shapes() {
         check_both(&[0.0; 12], &[false; 12], 3, 4, &[1.0; 4 * 5], 5);
         check_both(&[], &[], 3, 0, &[], 7);

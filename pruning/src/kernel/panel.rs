@@ -207,18 +207,8 @@ pub(crate) fn matmul_operands<'a>(
     n: usize,
     c: &mut [f32],
 ) -> (Operand<'a>, Sink) {
-    assert_eq!(
-        b.len(),
-        k * n,
-        "{kernel}: b has {} floats, expected k·n = {k}·{n}",
-        b.len()
-    );
-    assert_eq!(
-        c.len(),
-        m * n,
-        "{kernel}: c has {} floats, expected m·n = {m}·{n}",
-        c.len()
-    );
+    assert_floats(kernel, "b", b.len(), ("k·n", k, n));
+    assert_floats(kernel, "c", c.len(), ("m·n", m, n));
     let sink = Sink::RowMajor {
         ptr: c.as_mut_ptr(),
         n,
@@ -241,23 +231,29 @@ pub(crate) fn linear_operands<'a>(
     batch: usize,
     y: &mut [f32],
 ) -> (Operand<'a>, Sink) {
-    assert_eq!(
-        x.len(),
-        batch * inp,
-        "{kernel}: x has {} floats, expected batch·in = {batch}·{inp}",
-        x.len()
-    );
-    assert_eq!(
-        y.len(),
-        batch * out,
-        "{kernel}: y has {} floats, expected batch·out = {batch}·{out}",
-        y.len()
-    );
+    assert_floats(kernel, "x", x.len(), ("batch·in", batch, inp));
+    assert_floats(kernel, "y", y.len(), ("batch·out", batch, out));
     let sink = Sink::Transposed {
         ptr: y.as_mut_ptr(),
         m: out,
     };
     (Operand::Transposed(x), sink)
+}
+
+/// Panics unless `array` of `kernel` holds `rows · cols` floats (`product` names the two, e.g.
+/// `"k·n"`).
+#[track_caller]
+fn assert_floats(
+    kernel: &str,
+    array: &str,
+    len: usize,
+    (product, rows, cols): (&str, usize, usize),
+) {
+    assert_eq!(
+        len,
+        rows * cols,
+        "{kernel}: {array} has {len} floats, expected {product} = {rows}·{cols}"
+    );
 }
 
 /// Cuts the `n` columns of the `k`-row operand into panels, packs those that cannot be read in
