@@ -60,14 +60,7 @@ fn pad(n: usize) -> usize {
 
 /// Writes `meta` and `sections` to `path` atomically (a temporary sibling, then a rename).
 pub(crate) fn write(path: &Path, meta: &str, sections: &[Section<'_>]) -> Result<()> {
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| Error::io(path, std::io::Error::other("path has no file name")))?;
-    let tmp: PathBuf = path.with_file_name(format!(
-        ".{}.tmp-{}",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
+    let tmp = crate::io::temp_sibling(path)?;
     let result = write_to(&tmp, meta, sections)
         .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
     if result.is_err() {

@@ -14,19 +14,28 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
+/// The temporary sibling an atomic write of `path` goes through: `.<name>.tmp-<pid>` in the same
+/// folder, so the final rename never crosses file systems.
+///
+/// # Errors
+/// [`Error::Io`] if `path` has no file name.
+pub(crate) fn temp_sibling(path: &Path) -> Result<PathBuf> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::io(path, std::io::Error::other("path has no file name")))?;
+    Ok(path.with_file_name(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    )))
+}
+
 /// Writes a file through `body` into a temporary sibling, then renames it over `path`.
 pub(crate) fn write_atomically(
     path: &Path,
     body: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
 ) -> Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::io(path, std::io::Error::other("path has no file name")))?;
-    let tmp: PathBuf = path.with_file_name(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let tmp = temp_sibling(path)?;
     let result = (|| {
         let mut w = BufWriter::new(File::create(&tmp)?);
         body(&mut w)?;
