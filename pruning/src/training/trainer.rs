@@ -313,8 +313,7 @@ impl SparseTrainer {
                     .iter()
                     .map(|f| (f.info.path.clone(), Mask::ones(&f.info.shape)))
                     .collect();
-                let model = put_masks(model, &self.masks);
-                Ok(put_modes(model, &self.modes([0.0, 1.0])))
+                Ok(self.put_masks_and_mode(model, [0.0, 1.0]))
             }
             SparseMethod::Gradual(_) => {
                 self.masks = found
@@ -326,8 +325,7 @@ impl SparseTrainer {
                         )
                     })
                     .collect();
-                let model = put_masks(model, &self.masks);
-                Ok(put_modes(model, &self.modes([0.0, 0.0])))
+                Ok(self.put_masks_and_mode(model, [0.0, 0.0]))
             }
             SparseMethod::Dynamic(cfg) => {
                 let shapes: Vec<Vec<usize>> = found.iter().map(|f| f.info.shape.clone()).collect();
@@ -348,10 +346,9 @@ impl SparseTrainer {
                     )?;
                     self.masks.insert(f.info.path.clone(), m);
                 }
-                let model = put_masks(model, &self.masks);
                 // STE backward so the dense gradient is there for growth; the optimiser still only
                 // sees masked gradients (before_optimizer).
-                let model = put_modes(model, &self.modes([0.0, 1.0]));
+                let model = self.put_masks_and_mode(model, [0.0, 1.0]);
                 Ok(self.zero_pruned(model))
             }
         }
@@ -380,8 +377,7 @@ impl SparseTrainer {
                     };
                     self.masks.insert(f.info.path.clone(), mask);
                 }
-                let model = put_masks(model, &self.masks);
-                Ok(put_modes(model, &self.modes([alpha, 1.0])))
+                Ok(self.put_masks_and_mode(model, [alpha, 1.0]))
             }
             SparseMethod::Gradual(cfg) if cfg.schedule.is_update_step(step) => {
                 let found = select(&model, &self.filter, true)?;
@@ -496,8 +492,11 @@ impl SparseTrainer {
         }
     }
 
-    fn modes(&self, mode: [f32; 2]) -> HashMap<String, [f32; 2]> {
-        self.masks.keys().map(|k| (k.clone(), mode)).collect()
+    /// Attaches the current masks, every masked parameter in the same `[α, s]` mode.
+    fn put_masks_and_mode<M: Module>(&self, model: M, mode: [f32; 2]) -> M {
+        let modes: HashMap<String, [f32; 2]> =
+            self.masks.keys().map(|k| (k.clone(), mode)).collect();
+        put_modes(put_masks(model, &self.masks), &modes)
     }
 
     fn zero_pruned<M: Module>(&self, model: M) -> M {
