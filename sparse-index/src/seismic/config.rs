@@ -258,7 +258,7 @@ impl SearchParams {
         Self {
             query_cut: usize::MAX,
             heap_factor: 0.0,
-            order: BlockOrder::BestFirst,
+            ..Self::default()
         }
     }
 
