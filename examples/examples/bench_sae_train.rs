@@ -64,10 +64,7 @@ fn throughput(reps: usize) -> Result<(), Box<dyn Error>> {
     let trainer = |fast: bool, dead_half: bool| -> Trainer<AnySae> {
         let ad = device.clone().autodiff();
         ad.seed(1);
-        let mut sae = TopKSaeConfig::new(d, m, k)
-            .with_unit_norm_decoder(true)
-            .with_rescale_acts_by_decoder_norm(false)
-            .init(&ad);
+        let mut sae = unit_norm_topk(d, m, k).init(&ad);
         if dead_half {
             let scale: Vec<f32> = (0..m).map(|i| if i < m / 2 { 1.0 } else { 0.1 }).collect();
             let scale = Tensor::<1>::from_data(TensorData::new(scale, [m]), &ad);
@@ -263,6 +260,14 @@ fn print_rows(rows: &[Row]) {
     }
 }
 
+/// TopK with a unit-norm decoder and codes not rescaled by decoder norms: every TopK run of
+/// this benchmark but the one labelled "SAELens rescaled".
+fn unit_norm_topk(d_in: usize, d_sae: usize, k: usize) -> TopKSaeConfig {
+    TopKSaeConfig::new(d_in, d_sae, k)
+        .with_unit_norm_decoder(true)
+        .with_rescale_acts_by_decoder_norm(false)
+}
+
 fn lr(peak: f64, steps: u64) -> LrSchedule {
     LrSchedule::new(
         peak,
@@ -298,11 +303,7 @@ fn synthetic1(steps: u64) -> Result<(), Box<dyn Error>> {
     let saes: Vec<(SaeRunConfig, AnySae)> = vec![
         (
             run("TopK k5", 2e-3).with_aux_k(aux),
-            TopKSaeConfig::new(d, m, k)
-                .with_unit_norm_decoder(true)
-                .with_rescale_acts_by_decoder_norm(false)
-                .init(&ad)
-                .into(),
+            unit_norm_topk(d, m, k).init(&ad).into(),
         ),
         (
             run("TopK k5 (SAELens rescaled)", 2e-3).with_aux_k(aux),
@@ -389,11 +390,7 @@ fn synthetic1_long(steps: u64) -> Result<(), Box<dyn Error>> {
             ),
         )
         .with_aux_k(Some(AuxKConfig::default())),
-        TopKSaeConfig::new(256, 2048, 5)
-            .with_unit_norm_decoder(true)
-            .with_rescale_acts_by_decoder_norm(false)
-            .init(&ad)
-            .into(),
+        unit_norm_topk(256, 2048, 5).init(&ad).into(),
     )];
     let rows = train_and_evaluate(&data, saes, steps, 1024, 50_000)?;
     print_rows(&rows);
@@ -422,11 +419,7 @@ fn synthetic2(steps: u64) -> Result<(), Box<dyn Error>> {
             ),
             (
                 run("TopK k2", 3e-3).with_aux_k(Some(AuxKConfig::default())),
-                TopKSaeConfig::new(20, 20, 2)
-                    .with_unit_norm_decoder(true)
-                    .with_rescale_acts_by_decoder_norm(false)
-                    .init(&ad)
-                    .into(),
+                unit_norm_topk(20, 20, 2).init(&ad).into(),
             ),
             (
                 run("ReLU L1 λ 0.1", 3e-3),
@@ -481,21 +474,10 @@ fn synthetic3(steps: u64) -> Result<(), Box<dyn Error>> {
                 .init(&ad)
                 .into(),
         ),
-        (
-            run("TopK k4"),
-            TopKSaeConfig::new(64, n, 4)
-                .with_unit_norm_decoder(true)
-                .with_rescale_acts_by_decoder_norm(false)
-                .init(&ad)
-                .into(),
-        ),
+        (run("TopK k4"), unit_norm_topk(64, n, 4).init(&ad).into()),
         (
             run("TopK k8 (two latents per feature allowed)"),
-            TopKSaeConfig::new(64, n, 8)
-                .with_unit_norm_decoder(true)
-                .with_rescale_acts_by_decoder_norm(false)
-                .init(&ad)
-                .into(),
+            unit_norm_topk(64, n, 8).init(&ad).into(),
         ),
     ];
     let rows = train_and_evaluate(&data, saes, steps, 1024, 200_000)?;
@@ -578,11 +560,7 @@ fn real(path: &std::path::Path, steps: u64) -> Result<(), Box<dyn Error>> {
         let saes: Vec<(SaeRunConfig, AnySae)> = vec![
             (
                 run("TopK k32 w4608").with_aux_k(Some(AuxKConfig::default())),
-                TopKSaeConfig::new(576, 4608, 32)
-                    .with_unit_norm_decoder(true)
-                    .with_rescale_acts_by_decoder_norm(false)
-                    .init(&ad)
-                    .into(),
+                unit_norm_topk(576, 4608, 32).init(&ad).into(),
             ),
             (
                 run("JumpReLU target-L0 32 w4608").with_sparsity_warmup(steps / 5),
