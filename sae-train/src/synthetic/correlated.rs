@@ -6,7 +6,7 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use super::normal::normal_cdf;
-use super::{SyntheticBatch, SyntheticDataset, random_unit_rows};
+use super::{SyntheticBatch, SyntheticDataset, host_f32, random_unit_rows};
 use crate::rng::{purpose, rng_for};
 
 /// Settings of [`CorrelatedFeatures`]; the defaults are the paper's (`h = 256`, `G = 512`,
@@ -127,11 +127,7 @@ impl CorrelatedFeatures {
         // g = z Aᵀ: [batch, n] · [n, n]ᵀ, each g_i standard normal, correlated across i.
         let z = Tensor::<2>::from_data(TensorData::new(z, [batch_size, n]), device);
         let a = Tensor::<2>::from_data(TensorData::new(self.factor.clone(), [n, n]), device);
-        z.matmul(a.transpose())
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .expect("a float tensor converts to f32")
+        host_f32(z.matmul(a.transpose()))
             .into_iter()
             .map(|g| normal_cdf(g as f64))
             .collect()

@@ -62,17 +62,21 @@ impl SyntheticBatch {
         rows: usize,
         device: &Device,
     ) -> Self {
-        let (n, d) = (data.num_features(), data.d_in());
-        let c = Tensor::<2>::from_data(TensorData::new(codes.clone(), [rows, n]), device);
-        let f = Tensor::<2>::from_data(TensorData::new(data.features().to_vec(), [n, d]), device);
-        let activations = c
-            .matmul(f)
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .expect("a float tensor converts to f32");
-        Self { activations, codes }
+        let shape = [rows, data.num_features()];
+        let c = Tensor::<2>::from_data(TensorData::new(codes.clone(), shape), device);
+        Self {
+            activations: host_f32(c.matmul(data.features_tensor(device))),
+            codes,
+        }
     }
+}
+
+/// A float tensor's elements as `f32`, row-major.
+pub(crate) fn host_f32(t: Tensor<2>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("a float tensor converts to f32")
 }
 
 /// `rows` random unit vectors of width `d` (Gaussian, normalised).
