@@ -127,15 +127,21 @@ pub fn low_rank_sparse_split(
     })
 }
 
+/// The Sparse-IFT sizing rules are defined for a sparsity `s` in `[0, 1)`.
+#[track_caller]
+fn assert_sparsity(s: f64) {
+    assert!(
+        (0.0..1.0).contains(&s),
+        "sparsity s must be in [0, 1), found {s}"
+    );
+}
+
 /// Sparse-IFT's `base_scaling = round(1 / (1 − s))` (the round keeps 0.9 → 10, not 9.99… → 9).
 ///
 /// # Panics
 /// If `s` is not in `[0, 1)`.
 pub fn sparse_ift_scaling(s: f64) -> usize {
-    assert!(
-        (0.0..1.0).contains(&s),
-        "sparsity s must be in [0, 1), found {s}"
-    );
+    assert_sparsity(s);
     (1.0 / (1.0 - s)).round() as usize
 }
 
@@ -165,10 +171,7 @@ pub fn sparse_parallel_branches(s: f64) -> usize {
 /// assert_eq!(pruning::sparse_factorized_rank(512, 512, 0.75, 1), 1024);
 /// ```
 pub fn sparse_factorized_rank(d_in: usize, d_out: usize, s: f64, kernel_area: usize) -> usize {
-    assert!(
-        (0.0..1.0).contains(&s),
-        "sparsity s must be in [0, 1), found {s}"
-    );
+    assert_sparsity(s);
     let (di, d_o, k) = (d_in as f64, d_out as f64, kernel_area as f64);
     (k * di * d_o / ((1.0 - s) * (k * di + d_o))).ceil() as usize
 }
@@ -180,10 +183,7 @@ pub fn sparse_factorized_rank(d_in: usize, d_out: usize, s: f64, kernel_area: us
 /// assert_eq!(pruning::sparse_doped_rank(512, 512, 0.5, 1), 128);
 /// ```
 pub fn sparse_doped_rank(d_in: usize, d_out: usize, s: f64, kernel_area: usize) -> usize {
-    assert!(
-        (0.0..1.0).contains(&s),
-        "sparsity s must be in [0, 1), found {s}"
-    );
+    assert_sparsity(s);
     let (di, d_o, k) = (d_in as f64, d_out as f64, kernel_area as f64);
     (s * k * di * d_o / (k * di + d_o)).floor() as usize
 }
