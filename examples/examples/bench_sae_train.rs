@@ -1,8 +1,12 @@
 //! Benchmark program of sae-train: what the trainer recovers and how fast it runs.
 //!
 //! ```sh
-//! cargo run --release -p examples --example bench_sae_train -- [SECTION ...] [--real PATH]
+//! cargo run --release -p examples --example bench_sae_train -- [SECTION ...] [--real PATH] [--only TERMS]
 //! ```
+//!
+//! `--only A,B` trains only the SAEs whose label contains one of the comma-separated terms
+//! (`synthetic1`, `synthetic1tune`, `real`). Every SAE is still initialised, in the same order,
+//! so a selected SAE starts from the same weights, and sees the same batches, as in the full run.
 //!
 //! Sections (all when none is named):
 //! - `throughput` — one TopK training step (d 576, width 4608, k 32, batch 4096): the k-sparse
@@ -10,6 +14,8 @@
 //! - `synthetic1long` — TopK k 5 with 2,048 latents, 2,000 steps: the MMCS ≥ 0.9 run;
 //! - `synthetic1` — every sae-core architecture on the correlated-features data (512 features in
 //!   256 dimensions, ~5 active): MMCS, MCC, FVU, L0, dead %;
+//! - `synthetic1tune` — the same run plus the candidate settings that chose the JumpReLU, Gated
+//!   and top-AFA configurations of `synthetic1` (use `--only JumpReLU,Gated,top-AFA`);
 //! - `synthetic2` — the MP-SAE hierarchical tree: MCC of matching pursuit vs TopK vs ReLU;
 //! - `synthetic3` — signed features: share of directions recovered at |cos| > 0.9, AbsTopK vs TopK;
 //! - `real` — SmolLM2-135M layer-12 activations: TopK (k 32, width 4608) and JumpReLU on a
@@ -21,6 +27,7 @@ use std::error::Error;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use sae_core::metrics::{SaeMetrics, ground_truth_recovery};
@@ -280,7 +287,70 @@ fn lr(peak: f64, steps: u64) -> LrSchedule {
     )
 }
 
-fn synthetic1(steps: u64) -> Result<(), Box<dyn Error>> {
+/// The `--only` terms: an SAE is trained when its label contains one of them (every SAE when
+/// there are none).
+#[derive(Debug, Default)]
+struct Only(Vec<String>);
+
+impl Only {
+    fn keeps(&self, label: &str) -> bool {
+        self.0.is_empty() || self.0.iter().any(|t| label.contains(t.as_str()))
+    }
+}
+
+/// `z` with `P(N(0, 1) > z) = p`, for `0 < p ≤ ½`: bisection on the Abramowitz–Stegun 7.1.26
+/// approximation of the normal tail (absolute error < 1.5e-7).
+fn normal_upper_quantile(p: f64) -> f64 {
+    let tail = |z: f64| {
+        let x = z / std::f64::consts::SQRT_2;
+        let t = 1.0 / (1.0 + 0.327_591_1 * x);
+        let poly = t
+            * (0.254_829_592
+                + t * (-0.284_496_736
+                    + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+        0.5 * poly * (-x * x).exp()
+    };
+    let (mut lo, mut hi) = (0.0f64, 10.0f64);
+    for _ in 0..60 {
+        let mid = 0.5 * (lo + hi);
+        if tail(mid) > p {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
+/// A target-L0 JumpReLU with unit-norm tied weights whose initial threshold already gives the
+/// target L0.
+///
+/// Why: sae-core learns `ln θ` (as SAELens), and Adam moves a parameter by about the learning
+/// rate per step, so θ changes by at most a factor `e^(lr · steps)` in a run: from SAELens'
+/// θ₀ = 0.01, 1,000 steps at 2e-3 reach at most θ ≈ 0.07 and 300 steps at 1e-3 θ ≈ 0.013, far
+/// below the pre-activations of inputs normalised to norm √d, so the L0 stayed in the hundreds
+/// (the rows published before this change: 510 of 512, and 1,761 and 3,858 of 4,608). With
+/// unit-norm encoder columns (`W_enc = W_decᵀ`) a token of norm `n` projects on a random
+/// direction with standard deviation `σ ≈ n/√d`, so `θ₀ = σ·Φ⁻¹(1 − target/d_sae)` makes
+/// `target` latents fire per token at initialisation and the penalty only has to hold the L0
+/// there. The bandwidth is `σ` (the scale of the pre-activations; Anthropic's January-2025
+/// setup uses ε = 2 on inputs of the same normalisation), and λ = `d_in`: dictionary_learning's
+/// target-L0 penalty has λ = 1 on inputs of unit mean squared norm, and the SSE it is weighed
+/// against grows with the square of the input scale (√d here). The decoder is unit-norm with
+/// gradient projection, as in dictionary_learning's `JumpReluTrainer`.
+fn target_l0_jumprelu(d_in: usize, d_sae: usize, target: f64, sigma: f64) -> JumpReluSaeConfig {
+    JumpReluSaeConfig::new(d_in, d_sae)
+        .with_sparsity_loss(JumpReluSparsityLoss::TargetL0 { target })
+        .with_unit_norm_decoder(true)
+        .with_init_threshold(sigma * normal_upper_quantile(target / d_sae as f64))
+        .with_bandwidth(sigma)
+        .with_l0_coefficient(d_in as f64)
+}
+
+/// Every sae-core architecture on dataset (1); with `tune`, also the candidate settings that
+/// chose the JumpReLU, Gated and top-AFA rows (appended after the table's SAEs, so the table's
+/// SAEs start from the same weights either way).
+fn synthetic1(steps: u64, only: &Only, tune: bool) -> Result<(), Box<dyn Error>> {
     let data = CorrelatedFeatures::new(CorrelatedFeaturesConfig::default());
     println!(
         "\n## synthetic (1): {} — every architecture at L0 ≈ 5, width 512",
@@ -300,7 +370,7 @@ fn synthetic1(steps: u64) -> Result<(), Box<dyn Error>> {
     let candidates = Tensor::<2>::from_data(TensorData::new(sample, [4096, d]), &ad)
         * ((d as f32).sqrt() / mean_norm);
     let run = |name: &str, peak: f64| SaeRunConfig::new(name, lr(peak, steps));
-    let saes: Vec<(SaeRunConfig, AnySae)> = vec![
+    let mut saes: Vec<(SaeRunConfig, AnySae)> = vec![
         (
             run("TopK k5", 2e-3).with_aux_k(aux),
             unit_norm_topk(d, m, k).init(&ad).into(),
@@ -327,11 +397,9 @@ fn synthetic1(steps: u64) -> Result<(), Box<dyn Error>> {
             AbsTopKSaeConfig::new(d, m, k).init(&ad).into(),
         ),
         (
-            run("JumpReLU target L0 5", 2e-3).with_sparsity_warmup(steps / 10),
-            JumpReluSaeConfig::new(d, m)
-                .with_sparsity_loss(JumpReluSparsityLoss::TargetL0 { target: k as f64 })
-                .init(&ad)
-                .into(),
+            // Inputs have mean norm √d, so pre-activations start with σ ≈ 1: θ₀ = 2.34.
+            run("JumpReLU target-L0 5", 2e-3).with_sparsity_warmup(steps / 10),
+            target_l0_jumprelu(d, m, k as f64, 1.0).init(&ad).into(),
         ),
         (
             run("ReLU L1 λ 3", 2e-3).with_sparsity_warmup(steps / 10),
@@ -341,15 +409,24 @@ fn synthetic1(steps: u64) -> Result<(), Box<dyn Error>> {
                 .into(),
         ),
         (
-            run("Gated λ 0.3", 2e-3).with_sparsity_warmup(steps / 10),
+            // The gate path is a ReLU SAE with a constrained decoder (L1 on ReLU(π_gate) plus the
+            // auxiliary reconstruction), so λ sits beside the ReLU row's; dictionary_learning's
+            // λ 0.1 on inputs of unit mean squared norm is 1.6 at norm √256 (L1 grows with the
+            // input scale, SSE with its square).
+            run("Gated λ 4", 2e-3).with_sparsity_warmup(steps / 10),
             GatedSaeConfig::new(d, m)
-                .with_l1_coefficient(0.3)
+                .with_l1_coefficient(4.0)
                 .init(&ad)
                 .into(),
         ),
         (
-            run("top-AFA", 2e-3),
-            TopAfaSaeConfig::new(d, m).init(&ad).into(),
+            // The AFA coefficient sets top-AFA's L0: in the reference's own sweep (12,288
+            // latents, GPT-2) L0 falls from 2,344 at 1/16 through 2,037 at 1/32 to 315 at 1/128.
+            run("top-AFA afa 1/128", 2e-3),
+            TopAfaSaeConfig::new(d, m)
+                .with_afa_coefficient(1.0 / 128.0)
+                .init(&ad)
+                .into(),
         ),
         (
             run("archetypal k5", 2e-3).with_aux_k(aux),
@@ -365,9 +442,81 @@ fn synthetic1(steps: u64) -> Result<(), Box<dyn Error>> {
                 .into(),
         ),
     ];
+    if tune {
+        saes.extend(synthetic1_candidates(d, m, k, steps, &ad));
+    }
+    let saes: Vec<_> = saes
+        .into_iter()
+        .filter(|(run, _)| only.keeps(&run.name))
+        .collect();
+    if saes.is_empty() {
+        println!("no SAE matches --only");
+        return Ok(());
+    }
     let rows = train_and_evaluate(&data, saes, steps, 1024, 200_000)?;
     print_rows(&rows);
     Ok(())
+}
+
+/// The settings tried before choosing synthetic (1)'s JumpReLU, Gated and top-AFA rows.
+fn synthetic1_candidates(
+    d: usize,
+    m: usize,
+    k: usize,
+    steps: u64,
+    ad: &Device,
+) -> Vec<(SaeRunConfig, AnySae)> {
+    let run = |name: &str| SaeRunConfig::new(name, lr(2e-3, steps));
+    let calibrated = || target_l0_jumprelu(d, m, k as f64, 1.0);
+    vec![
+        (
+            // log θ₀ = 0, as the JumpReLU of the top-AFA reference code (BatchTopK repository).
+            run("candidate JumpReLU target-L0 5, θ₀ 1").with_sparsity_warmup(steps / 10),
+            calibrated().with_init_threshold(1.0).init(ad).into(),
+        ),
+        (
+            run("candidate JumpReLU target-L0 5, λ 1").with_sparsity_warmup(steps / 10),
+            calibrated().with_l0_coefficient(1.0).init(ad).into(),
+        ),
+        (
+            // SAELens' recipe for Anthropic's January-2025 method on inputs normalised to √d:
+            // tanh penalty (c 4), λ 5 warmed up over the whole run, ε 2, θ₀ 0.1, pre-act loss 3e-6.
+            run("candidate JumpReLU tanh λ 5 (Anthropic/SAELens recipe)")
+                .with_sparsity_warmup(steps),
+            JumpReluSaeConfig::new(d, m)
+                .with_sparsity_loss(JumpReluSparsityLoss::Tanh { tanh_scale: 4.0 })
+                .with_l0_coefficient(5.0)
+                .with_bandwidth(2.0)
+                .with_init_threshold(0.1)
+                .with_pre_act_loss_coefficient(Some(3e-6))
+                .init(ad)
+                .into(),
+        ),
+        (
+            run("candidate Gated λ 8").with_sparsity_warmup(steps / 10),
+            GatedSaeConfig::new(d, m)
+                .with_l1_coefficient(8.0)
+                .init(ad)
+                .into(),
+        ),
+        (
+            // The reference code's optional L1 on the kept codes (`l1_coeff`, default 0), at the
+            // ReLU row's strength: λ 3 on SSE per token is 3/256 on the reference's mean over d.
+            run("candidate top-AFA afa 1/128, L1 3/256"),
+            TopAfaSaeConfig::new(d, m)
+                .with_afa_coefficient(1.0 / 128.0)
+                .with_l1_coefficient(3.0 / 256.0)
+                .init(ad)
+                .into(),
+        ),
+        (
+            run("candidate top-AFA afa 0"),
+            TopAfaSaeConfig::new(d, m)
+                .with_afa_coefficient(0.0)
+                .init(ad)
+                .into(),
+        ),
+    ]
 }
 
 /// TopK at the true L0 with 4× as many latents as features, trained longer: the MMCS ≥ 0.9 claim.
@@ -521,7 +670,7 @@ fn held_out_report<S: SparseAutoencoder>(
     )?)
 }
 
-fn real(path: &std::path::Path, steps: u64) -> Result<(), Box<dyn Error>> {
+fn real(path: &std::path::Path, steps: u64, only: &Only) -> Result<(), Box<dyn Error>> {
     println!("\n## real activations: {}", path.display());
     if !path.exists() {
         println!("skipped: file not found (set SPARSELAND_SHARED or pass --real PATH)");
@@ -557,19 +706,74 @@ fn real(path: &std::path::Path, steps: u64) -> Result<(), Box<dyn Error>> {
             cal.normaliser.scale()
         );
         let run = |name: &str| SaeRunConfig::new(name, lr(1e-3, steps));
+        // JumpReLU starts centred, b_dec = the geometric median of 4,096 training tokens (OpenAI's
+        // and dictionary_learning's initialisation): two massive dimensions carry most of this
+        // layer's mean (norm ≈ 17.6 of the normalised 24), and Adam at lr 1e-3 moves b_dec by at
+        // most 0.3 per coordinate in 300 steps, so from b_dec = 0 the mean would stay in every
+        // pre-activation. A median-norm centred token projects on a random unit direction with
+        // σ = ‖x − b_dec‖/√d, which sets θ₀ and ε (see `target_l0_jumprelu`).
+        let sample = {
+            let source =
+                SafetensorsSource::open(path, "activations")?.with_rows(train_rows.clone())?;
+            let config = BatchStreamConfig::new(4096)
+                .with_seed(1)
+                .with_shuffle_rows(14_336)
+                .with_filter(filter.clone());
+            BatchStream::with_calibration(source, config, cal)?
+                .next_batch()?
+                .ok_or("no calibration batch")?
+        };
+        let centre: Vec<f32> = sae_core::init::geometric_median(
+            Tensor::<2>::from_data(
+                TensorData::new(sample.clone(), [sample.len() / 576, 576]),
+                &device,
+            ),
+            sae_core::init::WeiszfeldOptions::default(),
+        )?
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("floats");
+        let centred_norms: Vec<f64> = sample
+            .chunks(576)
+            .map(|row| {
+                row.iter()
+                    .zip(&centre)
+                    .map(|(v, c)| f64::from(v - c).powi(2))
+                    .sum::<f64>()
+                    .sqrt()
+            })
+            .collect();
+        let sigma = examples::median(centred_norms) / 576f64.sqrt();
+        let jumprelu = target_l0_jumprelu(576, 4608, 32.0, sigma);
+        println!(
+            "  JumpReLU: |b_dec| {:.2}, σ {sigma:.3}, θ₀ {:.3}, ε {:.3}, λ {}",
+            centre.iter().map(|c| c * c).sum::<f32>().sqrt(),
+            jumprelu.init_threshold,
+            jumprelu.bandwidth,
+            jumprelu.l0_coefficient
+        );
+        let topk: AnySae = unit_norm_topk(576, 4608, 32).init(&ad).into();
+        let mut jumprelu_sae = jumprelu.init(&ad);
+        jumprelu_sae.b_dec =
+            Param::from_tensor(Tensor::<1>::from_data(TensorData::new(centre, [576]), &ad));
         let saes: Vec<(SaeRunConfig, AnySae)> = vec![
             (
                 run("TopK k32 w4608").with_aux_k(Some(AuxKConfig::default())),
-                unit_norm_topk(576, 4608, 32).init(&ad).into(),
+                topk,
             ),
             (
                 run("JumpReLU target-L0 32 w4608").with_sparsity_warmup(steps / 5),
-                JumpReluSaeConfig::new(576, 4608)
-                    .with_sparsity_loss(JumpReluSparsityLoss::TargetL0 { target: 32.0 })
-                    .init(&ad)
-                    .into(),
+                jumprelu_sae.into(),
             ),
         ];
+        let saes: Vec<_> = saes
+            .into_iter()
+            .filter(|(run, _)| only.keeps(&format!("{} — trained with {label}", run.name)))
+            .collect();
+        if saes.is_empty() {
+            continue;
+        }
         let config = TrainerConfig::new(steps).with_dead_after_tokens(200_000);
         let mut trainer = Trainer::new(config, saes, &ad);
         let start = Instant::now();
@@ -618,6 +822,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut sections = Vec::new();
     let mut real_arg = None;
     let mut reps = 7;
+    let mut only = Only::default();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         if a == "--real" {
@@ -627,6 +832,15 @@ fn main() -> Result<(), Box<dyn Error>> {
                 .next()
                 .and_then(|r| r.parse().ok())
                 .ok_or("--reps needs a positive number")?;
+        } else if a == "--only" {
+            let terms = args.next().unwrap_or_default();
+            only.0.extend(
+                terms
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(String::from),
+            );
         } else {
             sections.push(a);
         }
@@ -644,7 +858,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         throughput(reps)?;
     }
     if want("synthetic1") {
-        synthetic1(1_000)?;
+        synthetic1(1_000, &only, false)?;
+    }
+    if sections.iter().any(|x| x == "synthetic1tune") {
+        synthetic1(1_000, &only, true)?;
     }
     if want("synthetic1long") {
         synthetic1_long(2_000)?;
@@ -656,7 +873,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         synthetic3(1_500)?;
     }
     if want("real") {
-        real(&real_path, 300)?;
+        real(&real_path, 300, &only)?;
     }
     Ok(())
 }
