@@ -428,7 +428,7 @@ fn synthetic1(steps: u64, only: &Only, tune: bool) -> Result<(), Box<dyn Error>>
         (
             // The AFA coefficient is the paper's L0 knob (the reference's own sweep, 12,288 latents
             // on GPT-2: L0 2,344 at 1/16, 2,037 at 1/32, 315 at 1/128), but here it barely moves
-            // the L0 in 1,000 steps (478 at 1/128, 386 at 0: tuning run). The reference code's
+            // the L0 in 1,000 steps (476 at 1/128, 386 at 0: tuning run). The reference code's
             // optional L1 on the kept codes (`l1_coeff`, default 0) at the ReLU row's strength —
             // λ 3 on SSE per token is 3/256 on the reference's mean over d — makes it sparse.
             run("top-AFA afa 1/128 + L1 3/256", 2e-3),
