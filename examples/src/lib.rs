@@ -47,3 +47,30 @@ pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_takes_the_upper_middle_after_sorting() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 3.0);
+        assert_eq!(median(vec![7.5]), 7.5);
+    }
+
+    #[test]
+    #[should_panic]
+    fn median_of_nothing_panics() {
+        median(Vec::new());
+    }
+
+    #[test]
+    fn load_average_is_three_fields_or_unavailable() {
+        let load = load_average();
+        assert!(
+            load == "unavailable" || load.split_whitespace().count() == 3,
+            "{load}"
+        );
+    }
+}
