@@ -1,0 +1,21 @@
+//! # hooked-transformer — real language models in burn, with hook points
+//!
+//! Llama-family decoders and BERT encoders as burn modules, loaded from GGUF files and Hugging
+//! Face folders, with TransformerLens' hook points: cache any activation by name, replace or
+//! add to it (SAE reconstructions, steering vectors, ablations), stop early for activation
+//! extraction, and run attention of any layer through a caller-supplied function.
+//!
+//! The crate never picks a backend: it takes tensors and a `&Device` from the caller.
+
+pub use attention::{
+    AttentionInputs, AttentionOverride, apply_pattern, attention_pattern, attention_scores,
+    dense_attention, repeat_kv,
+};
+pub use error::{Error, Result};
+pub use hooks::{Activation, ActivationCache, HookFn, Hooks, names};
+
+pub mod gguf;
+
+mod attention;
+mod error;
+mod hooks;
