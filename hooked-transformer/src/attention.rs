@@ -196,9 +196,9 @@ mod tests {
         // Query 0 may only see key 0, which is padding.
         let pattern = attention_pattern(attention_scores(&inp));
         let z = apply_pattern(pattern, inp.v.clone());
-        let row0: Vec<f32> = z.clone().slice(burn::tensor::s![.., .., 0..1, ..]).into_data().to_vec().unwrap();
+        let row0: Vec<f32> = z.clone().slice(burn::tensor::s![.., .., 0..1, ..]).into_data().try_to_vec().unwrap();
         assert!(row0.iter().all(|&x| x == 0.0), "{row0:?}");
-        let fused: Vec<f32> = dense_attention(&inp).into_data().to_vec().unwrap();
+        let fused: Vec<f32> = dense_attention(&inp).into_data().try_to_vec().unwrap();
         assert!(fused.iter().all(|x| x.is_finite()));
     }
 
@@ -206,7 +206,7 @@ mod tests {
     fn repeat_kv_interleaves() {
         let d = Device::flex();
         let x = Tensor::<1>::from_floats([0.0, 1.0], &d).reshape([1, 2, 1, 1]);
-        let y: Vec<f32> = repeat_kv(x, 3).into_data().to_vec().unwrap();
+        let y: Vec<f32> = repeat_kv(x, 3).into_data().try_to_vec().unwrap();
         assert_eq!(y, vec![0.0, 0.0, 0.0, 1.0, 1.0, 1.0]);
     }
 }

@@ -523,9 +523,9 @@ mod tests {
             .replace3("p", |x| x * 3.0);
         let mut cache = ActivationCache::default();
         let y = hooks.point3("p", Tensor::<3>::zeros([1, 1, 2], &d), &mut cache);
-        let v: Vec<f32> = y.into_data().to_vec().unwrap();
+        let v: Vec<f32> = y.into_data().try_to_vec().unwrap();
         assert_eq!(v, vec![3.0, 3.0]);
-        let c: Vec<f32> = cache.get3("p").unwrap().into_data().to_vec().unwrap();
+        let c: Vec<f32> = cache.get3("p").unwrap().into_data().try_to_vec().unwrap();
         assert_eq!(c, vec![3.0, 3.0]);
         // Other names are untouched and uncached.
         let z = hooks.point3("q", Tensor::<3>::ones([1, 1, 2], &d), &mut cache);

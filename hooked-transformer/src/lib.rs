@@ -13,9 +13,18 @@ pub use attention::{
 };
 pub use error::{Error, Result};
 pub use hooks::{Activation, ActivationCache, HookFn, Hooks, names};
+pub use kv_cache::KvCache;
+pub use norm::LlamaRmsNorm;
+pub use rope::RotaryTables;
 
 pub mod gguf;
+pub mod chat;
+pub mod corpus;
+pub mod llama;
 
 mod attention;
 mod error;
 mod hooks;
+mod kv_cache;
+mod norm;
+mod rope;
