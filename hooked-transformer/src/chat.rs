@@ -49,7 +49,9 @@ pub const IM_END: &str = "<|im_end|>";
 pub fn smollm2_chat_prompt(messages: &[ChatMessage], add_generation_prompt: bool) -> String {
     let mut out = String::new();
     if messages.first().is_none_or(|m| m.role != "system") {
-        out.push_str(&format!("<|im_start|>system\n{SMOLLM2_DEFAULT_SYSTEM}{IM_END}\n"));
+        out.push_str(&format!(
+            "<|im_start|>system\n{SMOLLM2_DEFAULT_SYSTEM}{IM_END}\n"
+        ));
     }
     for m in messages {
         out.push_str(&format!("<|im_start|>{}\n{}{IM_END}\n", m.role, m.content));
@@ -67,6 +69,9 @@ mod tests {
     #[test]
     fn explicit_system_message_replaces_the_default() {
         let p = smollm2_chat_prompt(&[ChatMessage::system("S"), ChatMessage::user("U")], false);
-        assert_eq!(p, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n");
+        assert_eq!(
+            p,
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n"
+        );
     }
 }

@@ -73,7 +73,9 @@ fn jsonl_text(line: &str, field: &str, path: &Path, line_no: usize) -> Result<St
         serde_json::from_str(line).map_err(|e| bad(format!("not valid JSON ({e})")))?;
     match value.get(field) {
         Some(serde_json::Value::String(s)) => Ok(s.clone()),
-        Some(other) => Err(bad(format!("field `{field}` is not a string (found {other})"))),
+        Some(other) => Err(bad(format!(
+            "field `{field}` is not a string (found {other})"
+        ))),
         None => Err(bad(format!("no field `{field}`"))),
     }
 }
@@ -132,14 +134,29 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.jsonl");
         std::fs::write(&p, "{\"text\": \"a\"}\n\n{\"txt\": 1}\n").unwrap();
-        let err = read_documents(&p, &CorpusFormat::jsonl_text()).unwrap_err().to_string();
-        assert!(err.contains("line 3") && err.contains("no field `text`"), "{err}");
+        let err = read_documents(&p, &CorpusFormat::jsonl_text())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 3") && err.contains("no field `text`"),
+            "{err}"
+        );
         std::fs::write(&p, "{\"text\": \"a\"}\n{\"text\": 5}\n").unwrap();
-        let err = read_documents(&p, &CorpusFormat::jsonl_text()).unwrap_err().to_string();
-        assert!(err.contains("line 2") && err.contains("not a string"), "{err}");
+        let err = read_documents(&p, &CorpusFormat::jsonl_text())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 2") && err.contains("not a string"),
+            "{err}"
+        );
         std::fs::write(&p, "{\"text\": \"a\"}\n{\"text\": \"b\"\n").unwrap();
-        let err = read_documents(&p, &CorpusFormat::jsonl_text()).unwrap_err().to_string();
-        assert!(err.contains("line 2") && err.contains("not valid JSON"), "{err}");
+        let err = read_documents(&p, &CorpusFormat::jsonl_text())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 2") && err.contains("not valid JSON"),
+            "{err}"
+        );
     }
 
     proptest! {

@@ -53,7 +53,12 @@ impl KvCache {
 
     /// Appends `k`, `v` (`[batch, kv_heads, new, d_head]`) for `layer` and returns the whole
     /// cached range.
-    pub(crate) fn append(&mut self, layer: usize, k: Tensor<4>, v: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+    pub(crate) fn append(
+        &mut self,
+        layer: usize,
+        k: Tensor<4>,
+        v: Tensor<4>,
+    ) -> (Tensor<4>, Tensor<4>) {
         let entry = match self.layers[layer].take() {
             None => (k, v),
             Some((k0, v0)) => (Tensor::cat(vec![k0, k], 2), Tensor::cat(vec![v0, v], 2)),
@@ -64,7 +69,13 @@ impl KvCache {
 
     /// Records that `new` positions were added, with their padding (`None` = all real) and the
     /// per-sequence real-token counts after them.
-    pub(crate) fn advance(&mut self, new: usize, padding: Option<Tensor<2, Bool>>, real_counts: Vec<usize>, device: &Device) {
+    pub(crate) fn advance(
+        &mut self,
+        new: usize,
+        padding: Option<Tensor<2, Bool>>,
+        real_counts: Vec<usize>,
+        device: &Device,
+    ) {
         let batch = real_counts.len();
         let no_padding = |n: usize| Tensor::<2, Int>::zeros([batch, n], device).bool();
         self.padding = match (self.padding.take(), padding) {
@@ -73,7 +84,9 @@ impl KvCache {
                 let new_pad = new_pad.unwrap_or_else(|| no_padding(new));
                 Some(match (self.len, old) {
                     (0, _) => new_pad,
-                    (len, old) => Tensor::cat(vec![old.unwrap_or_else(|| no_padding(len)), new_pad], 1),
+                    (len, old) => {
+                        Tensor::cat(vec![old.unwrap_or_else(|| no_padding(len)), new_pad], 1)
+                    }
                 })
             }
         };

@@ -17,9 +17,9 @@ pub use kv_cache::KvCache;
 pub use norm::LlamaRmsNorm;
 pub use rope::RotaryTables;
 
-pub mod gguf;
 pub mod chat;
 pub mod corpus;
+pub mod gguf;
 pub mod llama;
 
 mod attention;

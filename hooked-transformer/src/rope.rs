@@ -60,7 +60,11 @@ impl RotaryTables {
         let [b, p] = positions.dims();
         let d = self.cos.dims()[1];
         let flat = positions.reshape([b * p]);
-        let cos = self.cos.clone().select(0, flat.clone()).reshape([b, p, 1, d]);
+        let cos = self
+            .cos
+            .clone()
+            .select(0, flat.clone())
+            .reshape([b, p, 1, d]);
         let sin = self.sin.clone().select(0, flat).reshape([b, p, 1, d]);
         (cos, sin)
     }

@@ -9,14 +9,20 @@ use hooked_transformer::{Hooks, names};
 
 fn read_f32(st: &safetensors::SafeTensors<'_>, name: &str) -> (Vec<usize>, Vec<f32>) {
     let t = st.tensor(name).unwrap();
-    let v = t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+    let v = t
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
     (t.shape().to_vec(), v)
 }
 
 #[test]
 fn smollm2_hf_folder_matches_transformers() {
     let Ok(dir) = std::env::var("SPARSELAND_HF_SMOLLM2") else {
-        eprintln!("skipped: set SPARSELAND_HF_SMOLLM2 to a folder written by examples/python/gguf_to_hf.py");
+        eprintln!(
+            "skipped: set SPARSELAND_HF_SMOLLM2 to a folder written by examples/python/gguf_to_hf.py"
+        );
         return;
     };
     let dir = std::path::PathBuf::from(dir);
@@ -32,11 +38,22 @@ fn smollm2_hf_folder_matches_transformers() {
         .collect();
     // The first 32 positions of both sequences (causality makes a prefix comparable).
     let p = 32;
-    let ids: Vec<i64> = ids.chunks_exact(256).flat_map(|s| s[..p].to_vec()).collect();
+    let ids: Vec<i64> = ids
+        .chunks_exact(256)
+        .flat_map(|s| s[..p].to_vec())
+        .collect();
     let t = Tensor::<2, Int>::from_data(TensorData::new(ids, [2, p]), &device);
-    let out = model.run(t, &mut Hooks::new().cache([names::resid_post(11)])).unwrap();
+    let out = model
+        .run(t, &mut Hooks::new().cache([names::resid_post(11)]))
+        .unwrap();
     let (_, want_h) = read_f32(&st, "hidden12");
-    let got_h: Vec<f32> = out.cache.get3(&names::resid_post(11)).unwrap().into_data().try_to_vec().unwrap();
+    let got_h: Vec<f32> = out
+        .cache
+        .get3(&names::resid_post(11))
+        .unwrap()
+        .into_data()
+        .try_to_vec()
+        .unwrap();
     let d = 576;
     let mut worst = 0f64;
     for s in 0..2 {
@@ -58,7 +75,11 @@ fn smollm2_hf_folder_matches_transformers() {
         for pos in 0..8 {
             let g = &got_l[(s * p + pos) * v..(s * p + pos + 1) * v];
             let w = &want_l[(s * 8 + pos) * v..(s * 8 + pos + 1) * v];
-            max_abs = g.iter().zip(w).map(|(a, b)| (a - b).abs()).fold(max_abs, f32::max);
+            max_abs = g
+                .iter()
+                .zip(w)
+                .map(|(a, b)| (a - b).abs())
+                .fold(max_abs, f32::max);
         }
     }
     eprintln!("logits (first 8 positions) max |Δ| vs transformers: {max_abs:.2e}");

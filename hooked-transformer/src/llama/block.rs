@@ -110,7 +110,14 @@ impl LlamaBlock {
         hooks: &mut Hooks,
         cache: &mut ActivationCache,
     ) -> Tensor<3> {
-        normalize(norm, x, &names::ln(layer, which, "scale"), &names::ln(layer, which, "normalized"), hooks, cache)
+        normalize(
+            norm,
+            x,
+            &names::ln(layer, which, "scale"),
+            &names::ln(layer, which, "normalized"),
+            hooks,
+            cache,
+        )
     }
 
     fn attention(
@@ -147,7 +154,9 @@ impl LlamaBlock {
         };
         let rot_k_name = names::attn(layer, "rot_k");
         let k = if hooks.is_active(&rot_k_name) {
-            hooks.point4(&rot_k_name, k.swap_dims(1, 2), cache).swap_dims(1, 2)
+            hooks
+                .point4(&rot_k_name, k.swap_dims(1, 2), cache)
+                .swap_dims(1, 2)
         } else {
             k
         };
@@ -184,9 +193,19 @@ impl LlamaBlock {
         linear3(&a.o, z.reshape([b, p, h * dh]))
     }
 
-    fn mlp(&self, layer: usize, x: Tensor<3>, hooks: &mut Hooks, cache: &mut ActivationCache) -> Tensor<3> {
+    fn mlp(
+        &self,
+        layer: usize,
+        x: Tensor<3>,
+        hooks: &mut Hooks,
+        cache: &mut ActivationCache,
+    ) -> Tensor<3> {
         let m = &self.mlp;
-        let pre = hooks.point3(&names::mlp(layer, "pre"), linear3(&m.gate, x.clone()), cache);
+        let pre = hooks.point3(
+            &names::mlp(layer, "pre"),
+            linear3(&m.gate, x.clone()),
+            cache,
+        );
         let pre_linear = hooks.point3(&names::mlp(layer, "pre_linear"), linear3(&m.up, x), cache);
         let post = hooks.point3(&names::mlp(layer, "post"), silu(pre) * pre_linear, cache);
         linear3(&m.down, post)
@@ -215,7 +234,16 @@ pub(crate) fn block_hook_points(layer: usize) -> Vec<String> {
         out.push(names::ln(layer, ln, "scale"));
         out.push(names::ln(layer, ln, "normalized"));
     }
-    for p in ["q", "k", "v", "rot_q", "rot_k", "attn_scores", "pattern", "z"] {
+    for p in [
+        "q",
+        "k",
+        "v",
+        "rot_q",
+        "rot_k",
+        "attn_scores",
+        "pattern",
+        "z",
+    ] {
         out.push(names::attn(layer, p));
     }
     out.push(names::attn_out(layer));

@@ -87,16 +87,17 @@ impl LlamaConfig {
         let get_usize = |key: &str| -> Result<Option<usize>> {
             match obj.get(key) {
                 None | Some(Value::Null) => Ok(None),
-                Some(v) => v
-                    .as_u64()
-                    .map(|n| Some(n as usize))
-                    .ok_or_else(|| {
-                        Error::config(source_name, format!("`{key}` must be a non-negative integer, found {v}"))
-                    }),
+                Some(v) => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
+                    Error::config(
+                        source_name,
+                        format!("`{key}` must be a non-negative integer, found {v}"),
+                    )
+                }),
             }
         };
         let need = |key: &str| -> Result<usize> {
-            get_usize(key)?.ok_or_else(|| Error::config(source_name, format!("missing key `{key}`")))
+            get_usize(key)?
+                .ok_or_else(|| Error::config(source_name, format!("missing key `{key}`")))
         };
         let get_f64 = |key: &str| -> Result<Option<f64>> {
             match obj.get(key) {
@@ -122,7 +123,10 @@ impl LlamaConfig {
         }
         for flag in ["attention_bias", "mlp_bias"] {
             if obj.get(flag).and_then(Value::as_bool) == Some(true) {
-                return Err(Error::config(source_name, format!("`{flag}: true` is not supported")));
+                return Err(Error::config(
+                    source_name,
+                    format!("`{flag}: true` is not supported"),
+                ));
             }
         }
         let d_model = need("hidden_size")?;
@@ -189,7 +193,10 @@ impl LlamaConfig {
         ];
         for (name, value) in positive {
             if value == 0 {
-                return Err(Error::config(source_name, format!("`{name}` must be positive, found 0")));
+                return Err(Error::config(
+                    source_name,
+                    format!("`{name}` must be positive, found 0"),
+                ));
             }
         }
         // Bound sizes so that a hostile file cannot ask for an absurd allocation.
@@ -222,19 +229,28 @@ impl LlamaConfig {
         if self.d_head % 2 != 0 {
             return Err(Error::config(
                 source_name,
-                format!("d_head must be even for rotary embeddings, found {}", self.d_head),
+                format!(
+                    "d_head must be even for rotary embeddings, found {}",
+                    self.d_head
+                ),
             ));
         }
         if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0) {
             return Err(Error::config(
                 source_name,
-                format!("rms_norm_eps must be positive and finite, found {}", self.rms_norm_eps),
+                format!(
+                    "rms_norm_eps must be positive and finite, found {}",
+                    self.rms_norm_eps
+                ),
             ));
         }
         if !(self.rope_theta.is_finite() && self.rope_theta > 1.0) {
             return Err(Error::config(
                 source_name,
-                format!("rope_theta must be finite and > 1, found {}", self.rope_theta),
+                format!(
+                    "rope_theta must be finite and > 1, found {}",
+                    self.rope_theta
+                ),
             ));
         }
         let vocab = self.vocab_size as u32;
@@ -247,7 +263,10 @@ impl LlamaConfig {
             if id >= vocab {
                 return Err(Error::config(
                     source_name,
-                    format!("{what} {id} is outside the vocabulary of {}", self.vocab_size),
+                    format!(
+                        "{what} {id} is outside the vocabulary of {}",
+                        self.vocab_size
+                    ),
                 ));
             }
         }
@@ -299,7 +318,11 @@ mod tests {
             ("hidden_size", json!(null), "missing key `hidden_size`"),
             ("num_key_value_heads", json!(3), "multiple of n_kv_heads"),
             ("hidden_act", json!("gelu"), "hidden_act"),
-            ("rope_scaling", json!({"rope_type": "llama3"}), "rope_scaling"),
+            (
+                "rope_scaling",
+                json!({"rope_type": "llama3"}),
+                "rope_scaling",
+            ),
             ("vocab_size", json!(-1), "vocab_size"),
             ("eos_token_id", json!(500), "eos_token_id 500"),
             ("hidden_size", json!(1u64 << 40), "exceeds"),
@@ -311,7 +334,9 @@ mod tests {
             } else {
                 v[key] = value;
             }
-            let err = LlamaConfig::from_hf_value(&v, "cfg.json").unwrap_err().to_string();
+            let err = LlamaConfig::from_hf_value(&v, "cfg.json")
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(needle), "{key}: {err}");
         }
     }

@@ -119,7 +119,10 @@ impl ExtractManifest {
         }
         for shard in &manifest.shards {
             if shard.file.contains(['/', '\\']) || shard.file.starts_with('.') {
-                return Err(bad(format!("shard name {:?} is not a plain file name", shard.file)));
+                return Err(bad(format!(
+                    "shard name {:?} is not a plain file name",
+                    shard.file
+                )));
             }
         }
         Ok(manifest)
@@ -127,7 +130,10 @@ impl ExtractManifest {
 
     /// Paths of the shards.
     pub fn shard_paths(&self, dir: impl AsRef<Path>) -> Vec<PathBuf> {
-        self.shards.iter().map(|s| dir.as_ref().join(&s.file)).collect()
+        self.shards
+            .iter()
+            .map(|s| dir.as_ref().join(&s.file))
+            .collect()
     }
 }
 
@@ -148,17 +154,26 @@ pub fn extract_activations(
     device: &Device,
 ) -> Result<ExtractManifest> {
     let out_dir = out_dir.as_ref();
-    assert!(config.batch_size > 0, "ExtractConfig.batch_size expected > 0, found 0");
+    assert!(
+        config.batch_size > 0,
+        "ExtractConfig.batch_size expected > 0, found 0"
+    );
     assert!(
         config.sequences_per_shard > 0,
         "ExtractConfig.sequences_per_shard expected > 0, found 0"
     );
-    assert!(!config.hooks.is_empty(), "ExtractConfig.hooks expected at least one hook point");
+    assert!(
+        !config.hooks.is_empty(),
+        "ExtractConfig.hooks expected at least one hook point"
+    );
     let seq_len = sequences.first().map_or(0, Vec::len);
     if let Some(i) = sequences.iter().position(|s| s.len() != seq_len) {
         return Err(Error::BadInput {
             path: out_dir.to_path_buf(),
-            reason: format!("sequence {i} has {} tokens, the first has {seq_len}", sequences[i].len()),
+            reason: format!(
+                "sequence {i} has {} tokens, the first has {seq_len}",
+                sequences[i].len()
+            ),
         });
     }
     let points = model.hook_points();
@@ -179,17 +194,19 @@ pub fn extract_activations(
             check_resumable(&m, config, seq_len, sequences.len(), out_dir)?;
             m
         }
-        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => ExtractManifest {
-            format: FORMAT.into(),
-            version: 1,
-            model: config.model_name.clone(),
-            hooks: Vec::new(),
-            seq_len,
-            dtype: config.dtype,
-            total_sequences: sequences.len(),
-            sequences_done: 0,
-            shards: Vec::new(),
-        },
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            ExtractManifest {
+                format: FORMAT.into(),
+                version: 1,
+                model: config.model_name.clone(),
+                hooks: Vec::new(),
+                seq_len,
+                dtype: config.dtype,
+                total_sequences: sequences.len(),
+                sequences_done: 0,
+                shards: Vec::new(),
+            }
+        }
         Err(e) => return Err(e),
     };
 
@@ -212,7 +229,8 @@ pub fn extract_activations(
         let mut widths = vec![0usize; config.hooks.len()];
         for batch in sequences[first..end].chunks(config.batch_size) {
             let ids: Vec<i64> = batch.iter().flatten().map(|&t| i64::from(t)).collect();
-            let tokens = Tensor::<2, Int>::from_data(TensorData::new(ids, [batch.len(), seq_len]), device);
+            let tokens =
+                Tensor::<2, Int>::from_data(TensorData::new(ids, [batch.len(), seq_len]), device);
             let mut hooks = Hooks::new().cache(config.hooks.clone());
             if stop < model.config().n_layers {
                 hooks = hooks.stop_at_layer(stop);
@@ -223,7 +241,11 @@ pub fn extract_activations(
                 let flat = flatten_rows(value);
                 let [n, d] = flat.dims();
                 widths[i] = d;
-                let data: Vec<f32> = flat.into_data().convert::<f32>().try_to_vec().expect("f32 rows");
+                let data: Vec<f32> = flat
+                    .into_data()
+                    .convert::<f32>()
+                    .try_to_vec()
+                    .expect("f32 rows");
                 debug_assert_eq!(data.len(), n * d);
                 rows[i].extend(data);
             }
@@ -232,13 +254,27 @@ pub fn extract_activations(
             }
         }
         let file = format!("shard-{:05}.safetensors", manifest.shards.len());
-        let token_ids: Vec<i32> = sequences[first..end].iter().flatten().map(|&t| t as i32).collect();
-        write_shard(&out_dir.join(&file), &config.hooks, &rows, &widths, &token_ids, config.dtype)?;
+        let token_ids: Vec<i32> = sequences[first..end]
+            .iter()
+            .flatten()
+            .map(|&t| t as i32)
+            .collect();
+        write_shard(
+            &out_dir.join(&file),
+            &config.hooks,
+            &rows,
+            &widths,
+            &token_ids,
+            config.dtype,
+        )?;
         manifest.hooks = config
             .hooks
             .iter()
             .zip(&widths)
-            .map(|(name, &d)| HookEntry { name: name.clone(), d })
+            .map(|(name, &d)| HookEntry {
+                name: name.clone(),
+                d,
+            })
             .collect();
         manifest.shards.push(ShardEntry {
             file,
@@ -266,7 +302,10 @@ fn check_resumable(
     let names: Vec<&str> = m.hooks.iter().map(|h| h.name.as_str()).collect();
     let wanted: Vec<&str> = config.hooks.iter().map(String::as_str).collect();
     let mismatch = if m.model != config.model_name {
-        Some(format!("model {:?}, this run {:?}", m.model, config.model_name))
+        Some(format!(
+            "model {:?}, this run {:?}",
+            m.model, config.model_name
+        ))
     } else if !names.is_empty() && names != wanted {
         Some(format!("hooks {names:?}, this run {wanted:?}"))
     } else if m.seq_len != seq_len {
@@ -289,7 +328,11 @@ fn check_resumable(
 
 /// The block a hook name belongs to (`blocks.L.…`), `None` for embedding/final hooks.
 fn hook_layer(name: &str) -> Option<usize> {
-    name.strip_prefix("blocks.")?.split('.').next()?.parse().ok()
+    name.strip_prefix("blocks.")?
+        .split('.')
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// `[batch, pos, d]` or `[batch, pos, heads, d_head]` as `[batch · pos, width]`.
@@ -351,9 +394,13 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     {
         // Temporary files are created 0600; a data file is as readable as any other.
         use std::os::unix::fs::PermissionsExt;
-        let _ = tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644));
+        let _ = tmp
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644));
     }
-    tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io(tmp.path(), e))?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     if let Ok(d) = std::fs::File::open(dir) {
         // Make the rename durable; not every filesystem supports syncing a directory.

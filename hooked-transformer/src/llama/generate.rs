@@ -79,11 +79,28 @@ impl Llama {
     /// # Panics
     /// If `prompt` is empty, or the sampling temperature is not positive or `top_p` is outside
     /// `(0, 1]`.
-    pub fn generate(&self, prompt: &[u32], config: &GenerateConfig, device: &Device) -> Result<Generation> {
-        assert!(!prompt.is_empty(), "generate: prompt expected at least one token, found none");
-        if let Sampling::Sample { temperature, top_p, .. } = config.sampling {
-            assert!(temperature > 0.0, "generate: temperature expected > 0, found {temperature}");
-            assert!(top_p > 0.0 && top_p <= 1.0, "generate: top_p expected in (0, 1], found {top_p}");
+    pub fn generate(
+        &self,
+        prompt: &[u32],
+        config: &GenerateConfig,
+        device: &Device,
+    ) -> Result<Generation> {
+        assert!(
+            !prompt.is_empty(),
+            "generate: prompt expected at least one token, found none"
+        );
+        if let Sampling::Sample {
+            temperature, top_p, ..
+        } = config.sampling
+        {
+            assert!(
+                temperature > 0.0,
+                "generate: temperature expected > 0, found {temperature}"
+            );
+            assert!(
+                top_p > 0.0 && top_p <= 1.0,
+                "generate: top_p expected in (0, 1], found {top_p}"
+            );
         }
         let mut rng = match config.sampling {
             Sampling::Sample { seed, .. } => Some(ChaCha8Rng::seed_from_u64(seed)),
@@ -115,9 +132,12 @@ impl Llama {
                 .try_to_vec()
                 .expect("f32 logits");
             let next = match (&config.sampling, rng.as_mut()) {
-                (Sampling::Sample { temperature, top_p, .. }, Some(rng)) => {
-                    sample_top_p(&last, *temperature, *top_p, rng.random::<f32>())
-                }
+                (
+                    Sampling::Sample {
+                        temperature, top_p, ..
+                    },
+                    Some(rng),
+                ) => sample_top_p(&last, *temperature, *top_p, rng.random::<f32>()),
                 _ => argmax(&last),
             };
             generated.push(next);

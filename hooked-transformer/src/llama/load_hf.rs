@@ -20,15 +20,42 @@ const REMAPS: [(&str, &str); 13] = [
     (r"^model\.embed_tokens\.weight$", "embed.weight"),
     (r"^model\.norm\.weight$", "ln_final.weight"),
     (r"^lm_head\.weight$", "unembed.weight"),
-    (r"^model\.layers\.(\d+)\.input_layernorm\.weight$", "blocks.$1.ln1.weight"),
-    (r"^model\.layers\.(\d+)\.post_attention_layernorm\.weight$", "blocks.$1.ln2.weight"),
-    (r"^model\.layers\.(\d+)\.self_attn\.q_proj\.weight$", "blocks.$1.attn.q.weight"),
-    (r"^model\.layers\.(\d+)\.self_attn\.k_proj\.weight$", "blocks.$1.attn.k.weight"),
-    (r"^model\.layers\.(\d+)\.self_attn\.v_proj\.weight$", "blocks.$1.attn.v.weight"),
-    (r"^model\.layers\.(\d+)\.self_attn\.o_proj\.weight$", "blocks.$1.attn.o.weight"),
-    (r"^model\.layers\.(\d+)\.mlp\.gate_proj\.weight$", "blocks.$1.mlp.gate.weight"),
-    (r"^model\.layers\.(\d+)\.mlp\.up_proj\.weight$", "blocks.$1.mlp.up.weight"),
-    (r"^model\.layers\.(\d+)\.mlp\.down_proj\.weight$", "blocks.$1.mlp.down.weight"),
+    (
+        r"^model\.layers\.(\d+)\.input_layernorm\.weight$",
+        "blocks.$1.ln1.weight",
+    ),
+    (
+        r"^model\.layers\.(\d+)\.post_attention_layernorm\.weight$",
+        "blocks.$1.ln2.weight",
+    ),
+    (
+        r"^model\.layers\.(\d+)\.self_attn\.q_proj\.weight$",
+        "blocks.$1.attn.q.weight",
+    ),
+    (
+        r"^model\.layers\.(\d+)\.self_attn\.k_proj\.weight$",
+        "blocks.$1.attn.k.weight",
+    ),
+    (
+        r"^model\.layers\.(\d+)\.self_attn\.v_proj\.weight$",
+        "blocks.$1.attn.v.weight",
+    ),
+    (
+        r"^model\.layers\.(\d+)\.self_attn\.o_proj\.weight$",
+        "blocks.$1.attn.o.weight",
+    ),
+    (
+        r"^model\.layers\.(\d+)\.mlp\.gate_proj\.weight$",
+        "blocks.$1.mlp.gate.weight",
+    ),
+    (
+        r"^model\.layers\.(\d+)\.mlp\.up_proj\.weight$",
+        "blocks.$1.mlp.up.weight",
+    ),
+    (
+        r"^model\.layers\.(\d+)\.mlp\.down_proj\.weight$",
+        "blocks.$1.mlp.down.weight",
+    ),
     // Some exports drop the `model.` prefix.
     (r"^embed_tokens\.weight$", "embed.weight"),
 ];
@@ -48,7 +75,8 @@ impl Llama {
         let mut applied = BTreeSet::new();
         for shard in &shards {
             let adapter = PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32));
-            let remapper = KeyRemapper::from_patterns(REMAPS.to_vec()).expect("static patterns compile");
+            let remapper =
+                KeyRemapper::from_patterns(REMAPS.to_vec()).expect("static patterns compile");
             let mut store = SafetensorsStore::from_file(shard.clone())
                 .with_from_adapter(adapter)
                 .remap(remapper)
@@ -60,7 +88,11 @@ impl Llama {
             })?;
             if let Some(err) = result.errors.first() {
                 return Err(match err {
-                    ApplyError::ShapeMismatch { path, expected, found } => Error::TensorShape {
+                    ApplyError::ShapeMismatch {
+                        path,
+                        expected,
+                        found,
+                    } => Error::TensorShape {
                         source_name: shard.display().to_string(),
                         name: path.clone(),
                         expected: expected.iter().copied().collect(),
@@ -94,7 +126,10 @@ impl Llama {
             out.push("unembed.weight".into());
         }
         for l in 0..c.n_layers {
-            for p in ["ln1", "ln2", "attn.q", "attn.k", "attn.v", "attn.o", "mlp.gate", "mlp.up", "mlp.down"] {
+            for p in [
+                "ln1", "ln2", "attn.q", "attn.k", "attn.v", "attn.o", "mlp.gate", "mlp.up",
+                "mlp.down",
+            ] {
                 out.push(format!("blocks.{l}.{p}.weight"));
             }
         }
@@ -103,7 +138,8 @@ impl Llama {
 
     fn check_finite(&self, source_name: &str) -> Result<()> {
         let finite = |t: Tensor<2>| t.is_finite().all().into_scalar::<bool>();
-        let mut tensors: Vec<(String, Tensor<2>)> = vec![("embed.weight".into(), self.embed.weight.val())];
+        let mut tensors: Vec<(String, Tensor<2>)> =
+            vec![("embed.weight".into(), self.embed.weight.val())];
         for (l, b) in self.blocks.iter().enumerate() {
             for (n, lin) in [
                 ("attn.q", &b.attn.q),
@@ -136,10 +172,11 @@ fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let index = dir.join("model.safetensors.index.json");
     if index.exists() {
         let text = std::fs::read_to_string(&index).map_err(|e| Error::io(&index, e))?;
-        let value: serde_json::Value = serde_json::from_str(&text).map_err(|source| Error::Json {
-            path: index.clone(),
-            source,
-        })?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|source| Error::Json {
+                path: index.clone(),
+                source,
+            })?;
         let map = value
             .get("weight_map")
             .and_then(|m| m.as_object())
@@ -164,14 +201,20 @@ fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
         }
         for f in &files {
             if !f.exists() {
-                return Err(Error::io(f, std::io::Error::from(std::io::ErrorKind::NotFound)));
+                return Err(Error::io(
+                    f,
+                    std::io::Error::from(std::io::ErrorKind::NotFound),
+                ));
             }
         }
         return Ok(files.into_iter().collect());
     }
     let single = dir.join("model.safetensors");
     if !single.exists() {
-        return Err(Error::io(&single, std::io::Error::from(std::io::ErrorKind::NotFound)));
+        return Err(Error::io(
+            &single,
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        ));
     }
     Ok(vec![single])
 }

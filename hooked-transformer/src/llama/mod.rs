@@ -3,7 +3,9 @@
 
 pub use block::{LlamaAttention, LlamaBlock, LlamaMlp};
 pub use config::LlamaConfig;
-pub use extract::{ExtractConfig, ExtractManifest, HookEntry, ShardDtype, ShardEntry, extract_activations};
+pub use extract::{
+    ExtractConfig, ExtractManifest, HookEntry, ShardDtype, ShardEntry, extract_activations,
+};
 pub use generate::{GenerateConfig, Generation, Sampling, StopReason, argmax, sample_top_p};
 pub use model::{Llama, LmOutput};
 pub use perplexity::{Perplexity, next_token_nll};
@@ -12,6 +14,7 @@ mod block;
 mod config;
 mod extract;
 mod generate;
+mod load_gguf;
 mod load_hf;
 mod model;
 mod perplexity;

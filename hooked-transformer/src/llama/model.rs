@@ -6,7 +6,9 @@ use burn::nn::{Embedding, Linear};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 
-use super::block::{BlockContext, LlamaAttention, LlamaBlock, LlamaMlp, block_hook_points, normalize};
+use super::block::{
+    BlockContext, LlamaAttention, LlamaBlock, LlamaMlp, block_hook_points, normalize,
+};
 use super::config::LlamaConfig;
 use crate::hooks::{ActivationCache, Hooks, names};
 use crate::kv_cache::KvCache;
@@ -80,7 +82,11 @@ impl Llama {
         Self::with_weights(config, device, |shape| Tensor::<2>::zeros(shape, device))
     }
 
-    fn with_weights(config: &LlamaConfig, device: &Device, matrix: impl Fn([usize; 2]) -> Tensor<2>) -> Self {
+    fn with_weights(
+        config: &LlamaConfig,
+        device: &Device,
+        matrix: impl Fn([usize; 2]) -> Tensor<2>,
+    ) -> Self {
         config.check("Llama config").expect("Llama: invalid config");
         let normal = |shape: [usize; 2]| Param::from_tensor(matrix(shape));
         let linear = |d_in: usize, d_out: usize| Linear {
@@ -130,7 +136,12 @@ impl Llama {
         unembed: Option<Linear>,
         device: &Device,
     ) -> Self {
-        let rope = RotaryTables::new(config.d_head, config.rope_theta, config.max_positions, device);
+        let rope = RotaryTables::new(
+            config.d_head,
+            config.rope_theta,
+            config.max_positions,
+            device,
+        );
         Self {
             embed,
             blocks,
@@ -235,8 +246,15 @@ impl Llama {
 
         // RoPE positions and key padding, on the host: they are a few integers per token.
         let mask: Option<Vec<bool>> = attention_mask.as_ref().map(|m| {
-            assert_eq!(m.dims(), [batch, pos], "attention_mask: expected [batch, pos]");
-            m.to_data().convert::<bool>().try_to_vec::<bool>().expect("bool mask data")
+            assert_eq!(
+                m.dims(),
+                [batch, pos],
+                "attention_mask: expected [batch, pos]"
+            );
+            m.to_data()
+                .convert::<bool>()
+                .try_to_vec::<bool>()
+                .expect("bool mask data")
         });
         let (q_offset, past_real) = match kv_cache.as_deref() {
             Some(c) if !c.is_empty() => {
@@ -269,7 +287,8 @@ impl Llama {
                 what: "rotary position table (max_position_embeddings)".into(),
             });
         }
-        let positions = Tensor::<2, Int>::from_data(TensorData::new(positions, [batch, pos]), &device);
+        let positions =
+            Tensor::<2, Int>::from_data(TensorData::new(positions, [batch, pos]), &device);
         let (cos, sin) = self.rope.gather(positions);
         let new_padding = attention_mask.clone().map(|m| m.bool_not());
         let key_padding = {
@@ -277,11 +296,15 @@ impl Llama {
             match (cached, new_padding.clone()) {
                 (None, None) => None,
                 (cached, new) => {
-                    let new = new.unwrap_or_else(|| Tensor::<2, Int>::zeros([batch, pos], &device).bool());
+                    let new = new
+                        .unwrap_or_else(|| Tensor::<2, Int>::zeros([batch, pos], &device).bool());
                     Some(match cached {
                         Some(c) => Tensor::cat(vec![c, new], 1),
                         None if q_offset > 0 => Tensor::cat(
-                            vec![Tensor::<2, Int>::zeros([batch, q_offset], &device).bool(), new],
+                            vec![
+                                Tensor::<2, Int>::zeros([batch, q_offset], &device).bool(),
+                                new,
+                            ],
                             1,
                         ),
                         None => new,

@@ -12,9 +12,14 @@ use crate::hooks::Hooks;
 /// `tokens[t + 1]` under `logits[t]` (TransformerLens `lm_cross_entropy_loss`, per token).
 pub fn next_token_nll(logits: Tensor<3>, tokens: Tensor<2, Int>) -> Tensor<2> {
     let [b, p, _] = logits.dims();
-    assert!(p >= 2, "next_token_nll: expected at least 2 positions, found {p}");
+    assert!(
+        p >= 2,
+        "next_token_nll: expected at least 2 positions, found {p}"
+    );
     let logp = log_softmax(logits.slice(burn::tensor::s![.., 0..p - 1, ..]), 2);
-    let targets = tokens.slice(burn::tensor::s![.., 1..p]).reshape([b, p - 1, 1]);
+    let targets = tokens
+        .slice(burn::tensor::s![.., 1..p])
+        .reshape([b, p - 1, 1]);
     logp.gather(2, targets).reshape([b, p - 1]).neg()
 }
 
@@ -47,7 +52,10 @@ impl Llama {
         mut hooks: impl FnMut() -> Hooks,
         device: &Device,
     ) -> Result<Perplexity> {
-        assert!(batch_size > 0, "perplexity: batch_size expected > 0, found 0");
+        assert!(
+            batch_size > 0,
+            "perplexity: batch_size expected > 0, found 0"
+        );
         let mut total = 0.0f64;
         let mut count = 0usize;
         for batch in sequences.chunks(batch_size) {
@@ -57,7 +65,8 @@ impl Llama {
                 "perplexity: sequences expected of equal length {len}"
             );
             let ids: Vec<i64> = batch.iter().flatten().map(|&t| i64::from(t)).collect();
-            let tokens = Tensor::<2, Int>::from_data(TensorData::new(ids, [batch.len(), len]), device);
+            let tokens =
+                Tensor::<2, Int>::from_data(TensorData::new(ids, [batch.len(), len]), device);
             let logits = self
                 .run(tokens.clone(), &mut hooks())?
                 .logits

@@ -16,7 +16,12 @@ pub(crate) fn hf_tensors(model: &Llama) -> Vec<(String, Vec<usize>, Vec<f32>)> {
         (dims, t.into_data().convert::<f32>().try_to_vec().unwrap())
     };
     let linear = |l: &Linear| host(l.weight.val().transpose());
-    let vec1 = |t: Tensor<1>| (t.dims().to_vec(), t.into_data().convert::<f32>().try_to_vec().unwrap());
+    let vec1 = |t: Tensor<1>| {
+        (
+            t.dims().to_vec(),
+            t.into_data().convert::<f32>().try_to_vec().unwrap(),
+        )
+    };
     let mut out = Vec::new();
     let (s, v) = host(model.embed.weight.val());
     out.push(("model.embed_tokens.weight".to_string(), s, v));
@@ -71,10 +76,16 @@ pub(crate) fn write_hf_folder_with(
         "tie_word_embeddings": c.tie_word_embeddings, "hidden_act": "silu",
         "bos_token_id": c.bos_token_id, "eos_token_id": c.eos_token_ids,
     });
-    std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::to_vec_pretty(&config).unwrap(),
+    )
+    .unwrap();
     let mut owned = Vec::new();
     for (name, shape, values) in hf_tensors(model) {
-        let Some(new_shape) = edit(&name, shape.clone()) else { continue };
+        let Some(new_shape) = edit(&name, shape.clone()) else {
+            continue;
+        };
         let values = if new_shape == shape {
             values
         } else {
@@ -85,7 +96,12 @@ pub(crate) fn write_hf_folder_with(
     }
     let views: Vec<(String, TensorView<'_>)> = owned
         .iter()
-        .map(|(n, s, b)| (n.clone(), TensorView::new(Dtype::F32, s.clone(), b).unwrap()))
+        .map(|(n, s, b)| {
+            (
+                n.clone(),
+                TensorView::new(Dtype::F32, s.clone(), b).unwrap(),
+            )
+        })
         .collect();
     safetensors::serialize_to_file(views, None, &dir.join("model.safetensors")).unwrap();
 }

@@ -30,7 +30,10 @@ fn dev() -> Device {
 fn ids(rows: &[&[u32]], device: &Device) -> Tensor<2, Int> {
     let b = rows.len();
     let p = rows[0].len();
-    let flat: Vec<i64> = rows.iter().flat_map(|r| r.iter().map(|&t| i64::from(t))).collect();
+    let flat: Vec<i64> = rows
+        .iter()
+        .flat_map(|r| r.iter().map(|&t| i64::from(t)))
+        .collect();
     Tensor::from_data(TensorData::new(flat, [b, p]), device)
 }
 
@@ -60,17 +63,33 @@ fn every_hook_point_fires_with_transformer_lens_shapes() {
     assert_eq!(shape(names::LOGITS), vec![1, 5, 61]);
     // resid_mid = resid_pre + attn_out; resid_post = resid_mid + mlp_out.
     let g = |n: String| out.cache.get3(&n).unwrap();
-    close(g(names::resid_mid(1)), g(names::resid_pre(1)) + g(names::attn_out(1)), 1e-6);
-    close(g(names::resid_post(1)), g(names::resid_mid(1)) + g(names::mlp_out(1)), 1e-6);
+    close(
+        g(names::resid_mid(1)),
+        g(names::resid_pre(1)) + g(names::attn_out(1)),
+        1e-6,
+    );
+    close(
+        g(names::resid_post(1)),
+        g(names::resid_mid(1)) + g(names::mlp_out(1)),
+        1e-6,
+    );
     close(g(names::resid_pre(2)), g(names::resid_post(1)), 0.0);
     // Pattern rows sum to 1 and are causal.
     let pattern = out.cache.get4(&names::attn(0, "pattern")).unwrap();
     let sums: Vec<f32> = pattern.clone().sum_dim(3).into_data().try_to_vec().unwrap();
     assert!(sums.iter().all(|s| (s - 1.0).abs() < 1e-5), "{sums:?}");
-    let upper: f32 = pattern.slice(burn::tensor::s![.., .., 0..1, 1..5]).abs().sum().into_scalar();
+    let upper: f32 = pattern
+        .slice(burn::tensor::s![.., .., 0..1, 1..5])
+        .abs()
+        .sum()
+        .into_scalar();
     assert_eq!(upper, 0.0);
     // The logits with every hook cached equal the plain forward.
-    close(out.logits.unwrap(), model.forward(ids(&[&[1, 2, 3, 4, 5]], &d)).unwrap(), 1e-5);
+    close(
+        out.logits.unwrap(),
+        model.forward(ids(&[&[1, 2, 3, 4, 5]], &d)).unwrap(),
+        1e-5,
+    );
 }
 
 #[test]
@@ -78,10 +97,18 @@ fn stop_at_layer_returns_that_residual() {
     let d = dev();
     let model = Llama::random(&tiny(), 2, &d);
     let t = ids(&[&[7, 8, 9]], &d);
-    let full = model.run(t.clone(), &mut Hooks::new().cache([names::resid_post(1)])).unwrap();
-    let stopped = model.run(t.clone(), &mut Hooks::new().stop_at_layer(2)).unwrap();
+    let full = model
+        .run(t.clone(), &mut Hooks::new().cache([names::resid_post(1)]))
+        .unwrap();
+    let stopped = model
+        .run(t.clone(), &mut Hooks::new().stop_at_layer(2))
+        .unwrap();
     assert!(stopped.logits.is_none());
-    close(stopped.residual, full.cache.get3(&names::resid_post(1)).unwrap(), 0.0);
+    close(
+        stopped.residual,
+        full.cache.get3(&names::resid_post(1)).unwrap(),
+        0.0,
+    );
     let embed_only = model.run(t, &mut Hooks::new().stop_at_layer(0)).unwrap();
     assert_eq!(embed_only.residual.dims(), [1, 3, 32]);
 }
@@ -94,17 +121,26 @@ fn write_hooks_change_downstream_values() {
     let clean = model.forward(t.clone()).unwrap();
     // Zero-ablating every MLP output changes the logits; replacing a point by itself does not.
     let ablated = model
-        .run(t.clone(), &mut Hooks::new().hook_where(|n| n.ends_with("hook_mlp_out"), |_, a| match a {
-            Activation::Rank3(x) => Activation::Rank3(x.zeros_like()),
-            other => other,
-        }))
+        .run(
+            t.clone(),
+            &mut Hooks::new().hook_where(
+                |n| n.ends_with("hook_mlp_out"),
+                |_, a| match a {
+                    Activation::Rank3(x) => Activation::Rank3(x.zeros_like()),
+                    other => other,
+                },
+            ),
+        )
         .unwrap()
         .logits
         .unwrap();
     let diff: f32 = (ablated - clean.clone()).abs().max().into_scalar();
     assert!(diff > 1e-4, "{diff}");
     let identity = model
-        .run(t.clone(), &mut Hooks::new().replace3(names::resid_post(1), |x| x))
+        .run(
+            t.clone(),
+            &mut Hooks::new().replace3(names::resid_post(1), |x| x),
+        )
         .unwrap()
         .logits
         .unwrap();
@@ -135,9 +171,21 @@ fn kv_cache_decoding_equals_the_full_forward() {
     let mut kv = model.new_kv_cache();
     let mut pieces = Vec::new();
     // Prompt of 3, then one token at a time.
-    pieces.push(model.run_cached(ids(&[&seq[..3]], &d), None, &mut kv, &mut Hooks::new()).unwrap().logits.unwrap());
+    pieces.push(
+        model
+            .run_cached(ids(&[&seq[..3]], &d), None, &mut kv, &mut Hooks::new())
+            .unwrap()
+            .logits
+            .unwrap(),
+    );
     for t in &seq[3..] {
-        pieces.push(model.run_cached(ids(&[&[*t]], &d), None, &mut kv, &mut Hooks::new()).unwrap().logits.unwrap());
+        pieces.push(
+            model
+                .run_cached(ids(&[&[*t]], &d), None, &mut kv, &mut Hooks::new())
+                .unwrap()
+                .logits
+                .unwrap(),
+        );
     }
     assert_eq!(kv.len(), seq.len());
     close(Tensor::cat(pieces, 1), full, 1e-4);
@@ -163,7 +211,8 @@ fn attention_override_with_dense_attention_changes_nothing() {
     assert_eq!(calls, 1);
     close(out, clean.clone(), 1e-5);
     // An override that attends nowhere (zero output) does change the result.
-    let mut zero = Hooks::new().attention_override(0, |inputs: AttentionInputs| inputs.q.zeros_like());
+    let mut zero =
+        Hooks::new().attention_override(0, |inputs: AttentionInputs| inputs.q.zeros_like());
     let changed = model.run(t, &mut zero).unwrap().logits.unwrap();
     assert!((changed - clean).abs().max().into_scalar::<f32>() > 1e-5);
 }
@@ -173,14 +222,40 @@ fn bad_tokens_and_hook_names_are_typed_errors() {
     let d = dev();
     let model = Llama::random(&tiny(), 6, &d);
     let err = model.forward(ids(&[&[1, 61]], &d)).unwrap_err();
-    assert!(matches!(err, crate::Error::TokenOutOfRange { id: 61, position: 1, vocab_size: 61 }), "{err}");
+    assert!(
+        matches!(
+            err,
+            crate::Error::TokenOutOfRange {
+                id: 61,
+                position: 1,
+                vocab_size: 61
+            }
+        ),
+        "{err}"
+    );
     let err = model
-        .run(ids(&[&[1]], &d), &mut Hooks::new().cache(["blocks.3.hook_resid_post"]))
+        .run(
+            ids(&[&[1]], &d),
+            &mut Hooks::new().cache(["blocks.3.hook_resid_post"]),
+        )
         .unwrap_err();
-    assert!(matches!(err, crate::Error::UnknownHookPoint { .. }), "{err}");
+    assert!(
+        matches!(err, crate::Error::UnknownHookPoint { .. }),
+        "{err}"
+    );
     let long: Vec<u32> = vec![1; 65];
     let err = model.forward(ids(&[&long], &d)).unwrap_err();
-    assert!(matches!(err, crate::Error::SequenceTooLong { len: 65, limit: 64, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            crate::Error::SequenceTooLong {
+                len: 65,
+                limit: 64,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 proptest! {
@@ -228,13 +303,20 @@ proptest! {
 #[test]
 fn hf_folder_round_trip_matches_the_in_memory_model() {
     let d = dev();
-    let c = LlamaConfig { tie_word_embeddings: false, ..tiny() };
+    let c = LlamaConfig {
+        tie_word_embeddings: false,
+        ..tiny()
+    };
     let model = Llama::random(&c, 9, &d);
     let dir = tempfile::tempdir().unwrap();
     super::test_support::write_hf_folder(&model, dir.path());
     let loaded = Llama::from_hf_folder(dir.path(), &d).unwrap();
     let t = ids(&[&[1, 2, 3, 4, 5, 6]], &d);
-    close(loaded.forward(t.clone()).unwrap(), model.forward(t).unwrap(), 1e-6);
+    close(
+        loaded.forward(t.clone()).unwrap(),
+        model.forward(t).unwrap(),
+        1e-6,
+    );
 }
 
 #[test]
@@ -243,12 +325,20 @@ fn hf_folder_errors_name_the_tensor() {
     let model = Llama::random(&tiny(), 10, &d);
     let dir = tempfile::tempdir().unwrap();
     super::test_support::write_hf_folder_with(&model, dir.path(), |name, shape| {
-        if name == "model.layers.1.mlp.up_proj.weight" { None } else { Some(shape) }
+        if name == "model.layers.1.mlp.up_proj.weight" {
+            None
+        } else {
+            Some(shape)
+        }
     });
-    let err = Llama::from_hf_folder(dir.path(), &d).unwrap_err().to_string();
+    let err = Llama::from_hf_folder(dir.path(), &d)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("model.layers.1.mlp.up_proj.weight"), "{err}");
     super::test_support::write_hf_folder_with(&model, dir.path(), |name, mut shape| {
-        if name == "model.layers.0.self_attn.k_proj.weight" { shape[0] += 1; }
+        if name == "model.layers.0.self_attn.k_proj.weight" {
+            shape[0] += 1;
+        }
         Some(shape)
     });
     let err = Llama::from_hf_folder(dir.path(), &d).unwrap_err();
