@@ -85,3 +85,28 @@ fn gguf_reproduces_the_layer12_oracle_on_prefixes() {
     );
     assert!(median <= 2e-3 && max <= 1e-2, "median {median}, max {max}");
 }
+
+#[test]
+fn greedy_chat_answers_paris() {
+    use hooked_transformer::chat::{ChatMessage, IM_END, smollm2_chat_prompt};
+    use hooked_transformer::llama::GenerateConfig;
+    use hooked_transformer::tokenizer::Tokenizer;
+    let Some(data) = shared() else {
+        eprintln!("skipped: ../shared/data (SmolLM2 GGUF and tokenizer) is absent");
+        return;
+    };
+    let dir = data.join("models/smollm2-135m-instruct");
+    let device = Device::flex();
+    let model = Llama::from_gguf(dir.join("SmolLM2-135M-Instruct.Q4_1.gguf"), &device).unwrap();
+    let tokenizer = Tokenizer::from_file(dir.join("tokenizer.json")).unwrap();
+    let prompt = smollm2_chat_prompt(&[ChatMessage::user("What is the capital of France?")], true);
+    let ids = tokenizer.encode(&prompt, false).unwrap();
+    let im_end = tokenizer.token_to_id(IM_END).unwrap();
+    assert_eq!(tokenizer.token_to_id("<|im_start|>"), Some(ids[0]), "control tokens are single ids");
+    let out = model
+        .generate(&ids, &GenerateConfig::greedy(24, vec![im_end]), &device)
+        .unwrap();
+    let answer = tokenizer.decode(&out.tokens, true).unwrap();
+    eprintln!("answer: {answer:?}");
+    assert!(answer.contains("Paris"), "{answer}");
+}
