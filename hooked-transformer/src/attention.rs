@@ -155,7 +155,14 @@ mod tests {
     use super::*;
     use burn::tensor::{Distribution, Tolerance};
 
-    fn inputs(b: usize, h: usize, kv: usize, q_len: usize, k_len: usize, seed: u64) -> AttentionInputs {
+    fn inputs(
+        b: usize,
+        h: usize,
+        kv: usize,
+        q_len: usize,
+        k_len: usize,
+        seed: u64,
+    ) -> AttentionInputs {
         let d = Device::flex();
         d.seed(seed);
         let n = Distribution::Normal(0.0, 1.0);
@@ -177,7 +184,10 @@ mod tests {
         let d = inp.q.device();
         // Second sequence: first two keys are left padding.
         inp.key_padding = Some(Tensor::<2, Bool>::from_data(
-            [[false, false, false, false, false], [true, true, false, false, false]],
+            [
+                [false, false, false, false, false],
+                [true, true, false, false, false],
+            ],
             &d,
         ));
         let fused = dense_attention(&inp);
@@ -196,9 +206,14 @@ mod tests {
         // Query 0 may only see key 0, which is padding.
         let pattern = attention_pattern(attention_scores(&inp));
         let z = apply_pattern(pattern, inp.v.clone());
-        let row0: Vec<f32> = z.clone().slice(burn::tensor::s![.., .., 0..1, ..]).into_data().to_vec().unwrap();
+        let row0: Vec<f32> = z
+            .clone()
+            .slice(burn::tensor::s![.., .., 0..1, ..])
+            .into_data()
+            .try_to_vec()
+            .unwrap();
         assert!(row0.iter().all(|&x| x == 0.0), "{row0:?}");
-        let fused: Vec<f32> = dense_attention(&inp).into_data().to_vec().unwrap();
+        let fused: Vec<f32> = dense_attention(&inp).into_data().try_to_vec().unwrap();
         assert!(fused.iter().all(|x| x.is_finite()));
     }
 
@@ -206,7 +221,7 @@ mod tests {
     fn repeat_kv_interleaves() {
         let d = Device::flex();
         let x = Tensor::<1>::from_floats([0.0, 1.0], &d).reshape([1, 2, 1, 1]);
-        let y: Vec<f32> = repeat_kv(x, 3).into_data().to_vec().unwrap();
+        let y: Vec<f32> = repeat_kv(x, 3).into_data().try_to_vec().unwrap();
         assert_eq!(y, vec![0.0, 0.0, 0.0, 1.0, 1.0, 1.0]);
     }
 }

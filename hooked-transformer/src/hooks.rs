@@ -184,7 +184,8 @@ impl Hooks {
         name: impl Into<String>,
         hook: impl FnMut(&str, Activation) -> Activation + Send + 'static,
     ) -> Self {
-        self.writes.push((Matcher::Name(name.into()), Box::new(hook)));
+        self.writes
+            .push((Matcher::Name(name.into()), Box::new(hook)));
         self
     }
 
@@ -275,7 +276,10 @@ impl Hooks {
     }
 
     /// The attention override of `layer`, if one is set.
-    pub fn attention_for(&mut self, layer: usize) -> Option<&mut (dyn crate::AttentionOverride + 'static)> {
+    pub fn attention_for(
+        &mut self,
+        layer: usize,
+    ) -> Option<&mut (dyn crate::AttentionOverride + 'static)> {
         self.attention.get_mut(&layer).map(|b| b.as_mut())
     }
 
@@ -404,12 +408,18 @@ impl ActivationCache {
 
     /// The rank-3 value at `name` (a clone: burn tensors share their buffer).
     pub fn get3(&self, name: &str) -> Option<Tensor<3>> {
-        self.values.get(name).cloned().and_then(Activation::into_rank3)
+        self.values
+            .get(name)
+            .cloned()
+            .and_then(Activation::into_rank3)
     }
 
     /// The rank-4 value at `name`.
     pub fn get4(&self, name: &str) -> Option<Tensor<4>> {
-        self.values.get(name).cloned().and_then(Activation::into_rank4)
+        self.values
+            .get(name)
+            .cloned()
+            .and_then(Activation::into_rank4)
     }
 
     /// Removes and returns the value at `name`.
@@ -523,9 +533,9 @@ mod tests {
             .replace3("p", |x| x * 3.0);
         let mut cache = ActivationCache::default();
         let y = hooks.point3("p", Tensor::<3>::zeros([1, 1, 2], &d), &mut cache);
-        let v: Vec<f32> = y.into_data().to_vec().unwrap();
+        let v: Vec<f32> = y.into_data().try_to_vec().unwrap();
         assert_eq!(v, vec![3.0, 3.0]);
-        let c: Vec<f32> = cache.get3("p").unwrap().into_data().to_vec().unwrap();
+        let c: Vec<f32> = cache.get3("p").unwrap().into_data().try_to_vec().unwrap();
         assert_eq!(c, vec![3.0, 3.0]);
         // Other names are untouched and uncached.
         let z = hooks.point3("q", Tensor::<3>::ones([1, 1, 2], &d), &mut cache);
@@ -541,8 +551,18 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("blocks.0.hook_resid_pots"), "{msg}");
         assert!(msg.contains("blocks.0.hook_resid_post"), "{msg}");
-        assert!(Hooks::new().stop_at_layer(2).check_names(&points, 1).is_err());
-        assert!(Hooks::new().stop_at_layer(1).check_names(&points, 1).is_ok());
+        assert!(
+            Hooks::new()
+                .stop_at_layer(2)
+                .check_names(&points, 1)
+                .is_err()
+        );
+        assert!(
+            Hooks::new()
+                .stop_at_layer(1)
+                .check_names(&points, 1)
+                .is_ok()
+        );
     }
 
     #[test]
@@ -556,10 +576,19 @@ mod tests {
 
     #[test]
     fn act_name_matches_transformer_lens() {
-        assert_eq!(names::act_name("resid_pre", 3).unwrap(), "blocks.3.hook_resid_pre");
+        assert_eq!(
+            names::act_name("resid_pre", 3).unwrap(),
+            "blocks.3.hook_resid_pre"
+        );
         assert_eq!(names::act_name("z", 5).unwrap(), "blocks.5.attn.hook_z");
-        assert_eq!(names::act_name("attn", 1).unwrap(), "blocks.1.attn.hook_pattern");
-        assert_eq!(names::act_name("post", 2).unwrap(), "blocks.2.mlp.hook_post");
+        assert_eq!(
+            names::act_name("attn", 1).unwrap(),
+            "blocks.1.attn.hook_pattern"
+        );
+        assert_eq!(
+            names::act_name("post", 2).unwrap(),
+            "blocks.2.mlp.hook_post"
+        );
         assert!(names::act_name("nonsense", 0).is_none());
     }
 }

@@ -13,9 +13,11 @@ pub use attention::{
 };
 pub use error::{Error, Result};
 pub use hooks::{Activation, ActivationCache, HookFn, Hooks, names};
+pub use tokenizer::{Encoding, Tokenizer};
 
 pub mod gguf;
 
 mod attention;
 mod error;
 mod hooks;
+mod tokenizer;
