@@ -15,9 +15,17 @@ pub use error::{Error, Result};
 pub use hooks::{Activation, ActivationCache, HookFn, Hooks, names};
 pub use tokenizer::{Encoding, Tokenizer};
 
+pub mod bert;
+
 pub mod gguf;
 
 mod attention;
 mod error;
 mod hooks;
 mod tokenizer;
+
+/// The CPU device the crate's tests run on.
+#[cfg(test)]
+pub(crate) fn test_device() -> burn::prelude::Device {
+    burn::prelude::Device::flex()
+}
