@@ -13,6 +13,7 @@ pub use attention::{
 };
 pub use error::{Error, Result};
 pub use hooks::{Activation, ActivationCache, HookFn, Hooks, names};
+pub use splade::{SPLADE_MAX_LENGTH, SpladeEncoder};
 pub use tokenizer::{Encoding, Tokenizer};
 
 pub mod bert;
@@ -22,6 +23,7 @@ pub mod gguf;
 mod attention;
 mod error;
 mod hooks;
+mod splade;
 mod tokenizer;
 
 /// The CPU device the crate's tests run on.
