@@ -471,3 +471,75 @@ proptest! {
         }
     }
 }
+
+/// all-MiniLM-L6-v2 (a `BertModel` folder fetched by `get_real_data.sh /work/extdata`) against
+/// the last hidden states of the numpy oracle `shared/tools/real-data/bert_numpy.py`, written to
+/// `/work/extdata/minilm-oracle/last_hidden.json` as a JSON array of
+/// `{"text", "ids", "hidden": [pos][384]}` by:
+///
+/// ```text
+/// m = Bert("/work/extdata/minilm"); m.tok.no_padding()
+/// for s in sentences: ids = m.tok.encode(s).ids; h = m.forward(ids)[-1]   # float32
+/// ```
+#[test]
+fn minilm_matches_the_numpy_oracle() {
+    let ext = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../extdata"));
+    let (dir, oracle) = (
+        ext.join("minilm"),
+        ext.join("minilm-oracle/last_hidden.json"),
+    );
+    if !dir.exists() || !oracle.exists() {
+        println!(
+            "skipping: {} or {} is absent (fetched outside the repository)",
+            dir.display(),
+            oracle.display()
+        );
+        return;
+    }
+    let device = crate::test_device();
+    let (bert, tok) = Bert::from_hf_folder(&dir, &device).unwrap();
+    let cases: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&oracle).unwrap()).unwrap();
+    let mut seqs = Vec::new();
+    for case in &cases {
+        let ids = tok.encode(case["text"].as_str().unwrap(), true).unwrap();
+        let want: Vec<u32> = case["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(ids, want, "token ids agree with the Python tokenizers");
+        seqs.push(ids);
+    }
+    let hidden = bert.forward(&input(&seqs)).unwrap();
+    let mut worst = 0f32;
+    for (i, (case, s)) in cases.iter().zip(&seqs).enumerate() {
+        let ours: Vec<f32> = hidden
+            .clone()
+            .slice(burn::tensor::s![i..i + 1, 0..s.len(), ..])
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        let theirs: Vec<f32> = case["hidden"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|row| {
+                row.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap() as f32)
+            })
+            .collect();
+        assert_eq!(ours.len(), theirs.len());
+        for (a, b) in ours.iter().zip(&theirs) {
+            worst = worst.max((a - b).abs());
+        }
+    }
+    println!(
+        "all-MiniLM-L6-v2 vs numpy: max |Δ| of the last hidden state {worst:.2e} over {} sentences (padded batch)",
+        cases.len()
+    );
+    assert!(worst < 1e-4, "max |Δ| {worst}");
+}
