@@ -179,7 +179,7 @@ impl Weights {
 
     /// Checks every expected tensor, then loads all shards into `module` through burn-store.
     fn load_into<M: ModuleSnapshot>(
-        &self,
+        mut self,
         module: &mut M,
         config: &BertConfig,
         mlm: bool,
@@ -196,9 +196,12 @@ impl Weights {
         let remapper = self.remapper(target_prefix, mlm)?;
         let mut applied = BTreeSet::new();
         let mut missing = BTreeSet::new();
-        for shard in &self.shards {
+        for i in 0..self.shards.len() {
+            // The checks are done: hand the bytes to burn-store instead of copying them.
+            let bytes = std::mem::take(&mut self.shards[i].bytes);
+            let shard = &self.shards[i];
             let adapter = PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32));
-            let mut store = SafetensorsStore::from_bytes(Some(shard.bytes.clone()))
+            let mut store = SafetensorsStore::from_bytes(Some(bytes))
                 .with_from_adapter(adapter)
                 .remap(remapper.clone())
                 .allow_partial(true)
