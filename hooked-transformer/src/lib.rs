@@ -16,6 +16,10 @@ pub use hooks::{Activation, ActivationCache, HookFn, Hooks, names};
 pub use kv_cache::KvCache;
 pub use norm::LlamaRmsNorm;
 pub use rope::RotaryTables;
+pub use splade::{SPLADE_MAX_LENGTH, SpladeEncoder};
+pub use tokenizer::{Encoding, Tokenizer};
+
+pub mod bert;
 
 pub mod chat;
 pub mod corpus;
@@ -28,3 +32,11 @@ mod hooks;
 mod kv_cache;
 mod norm;
 mod rope;
+mod splade;
+mod tokenizer;
+
+/// The CPU device the crate's tests run on.
+#[cfg(test)]
+pub(crate) fn test_device() -> burn::prelude::Device {
+    burn::prelude::Device::flex()
+}

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use burn::prelude::*;
 use hooked_transformer::llama::Llama;
-use hooked_transformer::{Hooks, names};
+use hooked_transformer::Hooks;
 
 fn shared() -> Option<PathBuf> {
     let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data"));
@@ -90,7 +90,7 @@ fn gguf_reproduces_the_layer12_oracle_on_prefixes() {
 fn greedy_chat_answers_paris() {
     use hooked_transformer::chat::{ChatMessage, IM_END, smollm2_chat_prompt};
     use hooked_transformer::llama::GenerateConfig;
-    use hooked_transformer::tokenizer::Tokenizer;
+    use hooked_transformer::Tokenizer;
     let Some(data) = shared() else {
         eprintln!("skipped: ../shared/data (SmolLM2 GGUF and tokenizer) is absent");
         return;
