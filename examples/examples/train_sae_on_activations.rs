@@ -14,6 +14,7 @@
 use std::error::Error;
 use std::path::PathBuf;
 
+use burn::module::Module;
 use clap::Parser;
 use sae_core::TopKSaeConfig;
 use sae_core::io::{SaeLensSaveOptions, save_saelens};
@@ -83,7 +84,7 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
         },
     );
     let run = SaeRunConfig::new("topk", lr).with_aux_k(Some(AuxKConfig::default()));
-    let mut trainer = Trainer::new(TrainerConfig::new(args.steps), vec![(run, sae.into())], &ad);
+    let mut trainer = Trainer::new(TrainerConfig::new(args.steps), vec![(run, sae_core::AnySae::from(sae))], &ad);
     let summary = trainer.fit(&mut stream, FitOptions { progress: true, ..Default::default() })?;
     println!("trained {} steps ({} tokens) in {:.1} s", summary.steps, summary.tokens, summary.seconds);
 

@@ -109,12 +109,20 @@ pub fn dense_attention(inputs: &AttentionInputs) -> Tensor<4> {
     let v = repeat_kv(inputs.v.clone(), group);
     let [b, h, q_len, _] = inputs.q.dims();
     let k_len = k.dims()[2];
+    // Plain causal attention whose queries are the last keys (prefill, and decoding with a
+    // cache) is burn's bottom-right-aligned `is_causal`: no mask tensor, and backends skip the
+    // masked blocks.
+    let plain_causal = inputs.causal && inputs.key_padding.is_none() && inputs.q_offset + q_len == k_len;
     let options = AttentionModuleOptions {
         scale: Some(inputs.scale),
         softcap: None,
-        is_causal: false,
+        is_causal: plain_causal,
     };
-    let mask = inputs.mask().map(|m| m.expand([b, h, q_len, k_len]));
+    let mask = if plain_causal {
+        None
+    } else {
+        inputs.mask().map(|m| m.expand([b, h, q_len, k_len]))
+    };
     attention(inputs.q.clone(), k, v, mask, None, options)
 }
 
