@@ -15,9 +15,9 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use examples::shared_dir;
+use hooked_transformer::Tokenizer;
 use hooked_transformer::corpus::{CorpusFormat, SequencePacking, pack_sequences, read_documents};
 use hooked_transformer::llama::{ExtractConfig, Llama, ShardDtype, extract_activations};
-use hooked_transformer::Tokenizer;
 
 #[derive(Parser, Debug)]
 #[command(about = "Stream a corpus through SmolLM2 and write hook points to safetensors shards")]

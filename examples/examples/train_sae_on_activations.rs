@@ -19,8 +19,8 @@ use clap::Parser;
 use sae_core::TopKSaeConfig;
 use sae_core::io::{SaeLensSaveOptions, save_saelens};
 use sae_train::{
-    ActivationSource, AuxKConfig, BatchStream, BatchStreamConfig, Decay, FitOptions, LrSchedule, SaeRunConfig,
-    SafetensorsSource, TokenFilter, Trainer, TrainerConfig, evaluate,
+    ActivationSource, AuxKConfig, BatchStream, BatchStreamConfig, Decay, FitOptions, LrSchedule,
+    SaeRunConfig, SafetensorsSource, TokenFilter, Trainer, TrainerConfig, evaluate,
 };
 
 #[derive(Parser, Debug)]
@@ -59,7 +59,10 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     let ad = device.clone().autodiff();
     ad.seed(0);
     let probe = SafetensorsSource::open(&args.shard, &args.hook)?;
-    let (rows, d_in) = (probe.num_rows().ok_or("shard has no row count")?, probe.d_in());
+    let (rows, d_in) = (
+        probe.num_rows().ok_or("shard has no row count")?,
+        probe.d_in(),
+    );
     let held = rows / 8;
     let (train_rows, held_rows) = (0..rows - held, rows - held..rows);
     let filter = TokenFilter::none().max_norm_ratio(10.0);
@@ -84,17 +87,37 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
         },
     );
     let run = SaeRunConfig::new("topk", lr).with_aux_k(Some(AuxKConfig::default()));
-    let mut trainer = Trainer::new(TrainerConfig::new(args.steps), vec![(run, sae_core::AnySae::from(sae))], &ad);
-    let summary = trainer.fit(&mut stream, FitOptions { progress: true, ..Default::default() })?;
-    println!("trained {} steps ({} tokens) in {:.1} s", summary.steps, summary.tokens, summary.seconds);
+    let mut trainer = Trainer::new(
+        TrainerConfig::new(args.steps),
+        vec![(run, sae_core::AnySae::from(sae))],
+        &ad,
+    );
+    let summary = trainer.fit(
+        &mut stream,
+        FitOptions {
+            progress: true,
+            ..Default::default()
+        },
+    )?;
+    println!(
+        "trained {} steps ({} tokens) in {:.1} s",
+        summary.steps, summary.tokens, summary.seconds
+    );
 
     let held_source = SafetensorsSource::open(&args.shard, &args.hook)?.with_rows(held_rows)?;
     let mut held_stream = BatchStream::with_calibration(
         held_source,
-        BatchStreamConfig::new(1024).with_repeat(false).with_filter(filter),
-        calibration.clone(),
+        BatchStreamConfig::new(1024)
+            .with_repeat(false)
+            .with_filter(filter),
+        calibration,
     )?;
-    let report = evaluate(&trainer.sae(0).clone().valid(), &mut held_stream, &device, None)?;
+    let report = evaluate(
+        &trainer.sae(0).clone().valid(),
+        &mut held_stream,
+        &device,
+        None,
+    )?;
     println!(
         "held out ({held} rows, norm-filtered): FVU {:.3}, L0 {:.1}, dead over the split {:.1}%",
         report.reconstruction.fvu,

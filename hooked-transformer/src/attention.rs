@@ -112,7 +112,8 @@ pub fn dense_attention(inputs: &AttentionInputs) -> Tensor<4> {
     // Plain causal attention whose queries are the last keys (prefill, and decoding with a
     // cache) is burn's bottom-right-aligned `is_causal`: no mask tensor, and backends skip the
     // masked blocks.
-    let plain_causal = inputs.causal && inputs.key_padding.is_none() && inputs.q_offset + q_len == k_len;
+    let plain_causal =
+        inputs.causal && inputs.key_padding.is_none() && inputs.q_offset + q_len == k_len;
     let options = AttentionModuleOptions {
         scale: Some(inputs.scale),
         softcap: None,

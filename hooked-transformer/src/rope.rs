@@ -22,7 +22,7 @@ impl RotaryTables {
     /// If `d_head` is odd or zero.
     pub fn new(d_head: usize, theta: f64, max_positions: usize, device: &Device) -> Self {
         assert!(
-            d_head > 0 && d_head % 2 == 0,
+            d_head > 0 && d_head.is_multiple_of(2),
             "RotaryTables: d_head expected even and positive, found {d_head}"
         );
         let half = d_head / 2;

@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 
 use burn::prelude::*;
-use hooked_transformer::llama::Llama;
 use hooked_transformer::Hooks;
+use hooked_transformer::llama::Llama;
 
 fn shared() -> Option<PathBuf> {
     let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data"));
@@ -88,9 +88,9 @@ fn gguf_reproduces_the_layer12_oracle_on_prefixes() {
 
 #[test]
 fn greedy_chat_answers_paris() {
+    use hooked_transformer::Tokenizer;
     use hooked_transformer::chat::{ChatMessage, IM_END, smollm2_chat_prompt};
     use hooked_transformer::llama::GenerateConfig;
-    use hooked_transformer::Tokenizer;
     let Some(data) = shared() else {
         eprintln!("skipped: ../shared/data (SmolLM2 GGUF and tokenizer) is absent");
         return;
@@ -102,7 +102,11 @@ fn greedy_chat_answers_paris() {
     let prompt = smollm2_chat_prompt(&[ChatMessage::user("What is the capital of France?")], true);
     let ids = tokenizer.encode(&prompt, false).unwrap();
     let im_end = tokenizer.token_to_id(IM_END).unwrap();
-    assert_eq!(tokenizer.token_to_id("<|im_start|>"), Some(ids[0]), "control tokens are single ids");
+    assert_eq!(
+        tokenizer.token_to_id("<|im_start|>"),
+        Some(ids[0]),
+        "control tokens are single ids"
+    );
     let out = model
         .generate(&ids, &GenerateConfig::greedy(24, vec![im_end]), &device)
         .unwrap();

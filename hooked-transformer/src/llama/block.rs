@@ -230,10 +230,8 @@ pub(crate) fn normalize(
 /// The hook points of block `layer`, in execution order.
 pub(crate) fn block_hook_points(layer: usize) -> Vec<String> {
     let mut out = vec![names::resid_pre(layer)];
-    for ln in ["ln1"] {
-        out.push(names::ln(layer, ln, "scale"));
-        out.push(names::ln(layer, ln, "normalized"));
-    }
+    out.push(names::ln(layer, "ln1", "scale"));
+    out.push(names::ln(layer, "ln1", "normalized"));
     for p in [
         "q",
         "k",

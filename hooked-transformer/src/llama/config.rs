@@ -217,7 +217,7 @@ impl LlamaConfig {
                 ));
             }
         }
-        if self.n_heads % self.n_kv_heads != 0 {
+        if !self.n_heads.is_multiple_of(self.n_kv_heads) {
             return Err(Error::config(
                 source_name,
                 format!(
@@ -226,7 +226,7 @@ impl LlamaConfig {
                 ),
             ));
         }
-        if self.d_head % 2 != 0 {
+        if !self.d_head.is_multiple_of(2) {
             return Err(Error::config(
                 source_name,
                 format!(

@@ -227,7 +227,7 @@ fn hf_name_of(path: &str) -> String {
         "unembed.weight" => return "lm_head.weight".into(),
         p => p,
     };
-    let replaced = fixed
+    fixed
         .replacen("blocks.", "model.layers.", 1)
         .replace(".ln1.", ".input_layernorm.")
         .replace(".ln2.", ".post_attention_layernorm.")
@@ -237,6 +237,5 @@ fn hf_name_of(path: &str) -> String {
         .replace(".attn.o.", ".self_attn.o_proj.")
         .replace(".mlp.gate.", ".mlp.gate_proj.")
         .replace(".mlp.up.", ".mlp.up_proj.")
-        .replace(".mlp.down.", ".mlp.down_proj.");
-    replaced
+        .replace(".mlp.down.", ".mlp.down_proj.")
 }
