@@ -344,3 +344,131 @@ fn hf_folder_errors_name_the_tensor() {
     let err = Llama::from_hf_folder(dir.path(), &d).unwrap_err();
     assert!(matches!(err, crate::Error::TensorShape { .. }), "{err}");
 }
+
+#[test]
+fn perplexity_of_a_model_with_uniform_logits_is_the_vocabulary_size() {
+    let d = dev();
+    let c = tiny();
+    // All-zero matrices: every residual is 0, so every logit is 0.
+    let model = Llama::zeros(&c, &d);
+    let seqs = vec![vec![1, 2, 3, 4], vec![5, 6, 7, 8], vec![9, 10, 11, 12]];
+    let p = model.perplexity(&seqs, 2, Hooks::new, &d).unwrap();
+    assert_eq!(p.tokens, 9);
+    approx::assert_relative_eq!(p.perplexity, c.vocab_size as f64, max_relative = 1e-5);
+    // With hooks: zero-ablating the final norm's input changes nothing here, and the clean
+    // perplexity of a random model equals exp(mean NLL) computed from the logits directly.
+    let model = Llama::random(&c, 21, &d);
+    let p = model.perplexity(&seqs, 3, Hooks::new, &d).unwrap();
+    let ids: Vec<i64> = seqs.iter().flatten().map(|&t| i64::from(t)).collect();
+    let t = Tensor::<2, Int>::from_data(TensorData::new(ids, [3, 4]), &d);
+    let nll = next_token_nll(model.forward(t.clone()).unwrap(), t);
+    let mean = f64::from(nll.mean().into_scalar::<f32>());
+    approx::assert_relative_eq!(p.mean_nll, mean, max_relative = 1e-5);
+}
+
+#[test]
+fn extraction_writes_the_cached_values_and_resumes_after_a_crash() {
+    let d = dev();
+    let model = Llama::random(&tiny(), 22, &d);
+    let seqs: Vec<Vec<u32>> = (0..7u32)
+        .map(|i| (0..5).map(|j| (i * 5 + j) % 61).collect())
+        .collect();
+    let hooks = vec![names::resid_post(1), names::attn(0, "z")];
+    let config = ExtractConfig {
+        hooks: hooks.clone(),
+        batch_size: 2,
+        sequences_per_shard: 3,
+        dtype: ShardDtype::F32,
+        model_name: "tiny".into(),
+        progress: false,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = extract_activations(&model, &seqs, dir.path(), &config, &d).unwrap();
+    assert_eq!(manifest.shards.len(), 3);
+    assert_eq!(manifest.sequences_done, 7);
+    assert_eq!(
+        manifest.hooks[1].d,
+        4 * 8,
+        "hook_z is stored with heads flattened"
+    );
+    // Shard 1 holds sequences 3..6; its rows are what the cache holds for them.
+    let bytes = std::fs::read(dir.path().join(&manifest.shards[1].file)).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let ids: Vec<i64> = seqs[3..6].iter().flatten().map(|&t| i64::from(t)).collect();
+    let t = Tensor::<2, Int>::from_data(TensorData::new(ids, [3, 5]), &d);
+    let out = model
+        .run(t, &mut Hooks::new().cache(hooks.clone()))
+        .unwrap();
+    let want: Vec<f32> = out
+        .cache
+        .get3(&names::resid_post(1))
+        .unwrap()
+        .into_data()
+        .try_to_vec()
+        .unwrap();
+    let got: Vec<f32> = st
+        .tensor(&names::resid_post(1))
+        .unwrap()
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert_eq!(st.tensor(&names::resid_post(1)).unwrap().shape(), [15, 32]);
+    for (a, b) in got.iter().zip(&want) {
+        approx::assert_abs_diff_eq!(a, b, epsilon = 1e-5);
+    }
+    let tok: Vec<i32> = st
+        .tensor("tokens")
+        .unwrap()
+        .data()
+        .chunks_exact(4)
+        .map(|b| i32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert_eq!(
+        tok,
+        seqs[3..6]
+            .iter()
+            .flatten()
+            .map(|&t| t as i32)
+            .collect::<Vec<_>>()
+    );
+
+    // A crash after shard 1: the manifest names two shards, shard 2's file may be missing.
+    let last = dir.path().join(&manifest.shards[2].file);
+    let last_bytes = std::fs::read(&last).unwrap();
+    std::fs::remove_file(&last).unwrap();
+    let mut crashed = manifest.clone();
+    crashed.shards.pop();
+    crashed.sequences_done = 6;
+    std::fs::write(
+        dir.path().join("manifest.json"),
+        serde_json::to_vec(&crashed).unwrap(),
+    )
+    .unwrap();
+    let resumed = extract_activations(&model, &seqs, dir.path(), &config, &d).unwrap();
+    assert_eq!(resumed, manifest);
+    assert_eq!(
+        std::fs::read(&last).unwrap(),
+        last_bytes,
+        "the redone shard is identical"
+    );
+
+    // Other settings are refused instead of mixing two runs in one folder.
+    let other = ExtractConfig {
+        hooks: vec![names::resid_post(0)],
+        ..config.clone()
+    };
+    let err = extract_activations(&model, &seqs, dir.path(), &other, &d)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot resume"), "{err}");
+    // A manifest naming a file outside the folder is refused.
+    let mut evil = manifest.clone();
+    evil.shards[0].file = "../x.safetensors".into();
+    std::fs::write(
+        dir.path().join("manifest.json"),
+        serde_json::to_vec(&evil).unwrap(),
+    )
+    .unwrap();
+    assert!(ExtractManifest::read(dir.path()).is_err());
+}
