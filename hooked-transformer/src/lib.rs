@@ -28,6 +28,7 @@ pub mod llama;
 
 mod attention;
 mod error;
+mod hf_folder;
 mod hooks;
 mod kv_cache;
 mod norm;

@@ -126,21 +126,7 @@ struct Expected {
 
 impl Weights {
     fn read(dir: &Path) -> Result<Self> {
-        let single = dir.join("model.safetensors");
-        let index = dir.join("model.safetensors.index.json");
-        let files = if single.exists() {
-            vec![single]
-        } else if index.exists() {
-            shard_files(dir, &index)?
-        } else {
-            return Err(Error::io(
-                &single,
-                std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "neither model.safetensors nor model.safetensors.index.json is in the folder",
-                ),
-            ));
-        };
+        let files = crate::hf_folder::weight_files(dir)?;
         let mut shards = Vec::with_capacity(files.len());
         for path in files {
             let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
@@ -358,34 +344,6 @@ impl Weights {
         KeyRemapper::from_patterns(patterns)
             .map_err(|e| Error::config(&self.source, format!("internal key pattern: {e}")))
     }
-}
-
-/// The shard files named by a `model.safetensors.index.json`, in first-appearance order.
-fn shard_files(dir: &Path, index: &Path) -> Result<Vec<PathBuf>> {
-    let text = std::fs::read_to_string(index).map_err(|e| Error::io(index, e))?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|source| Error::Json {
-        path: index.to_path_buf(),
-        source,
-    })?;
-    let map = value
-        .get("weight_map")
-        .and_then(|m| m.as_object())
-        .ok_or_else(|| Error::BadInput {
-            path: index.to_path_buf(),
-            reason: "expected an object `weight_map` (tensor name → shard file)".into(),
-        })?;
-    let mut files: Vec<PathBuf> = Vec::new();
-    for (tensor, file) in map {
-        let file = file.as_str().ok_or_else(|| Error::BadInput {
-            path: index.to_path_buf(),
-            reason: format!("`weight_map.{tensor}` must be a file name, found {file}"),
-        })?;
-        let path = dir.join(file);
-        if !files.contains(&path) {
-            files.push(path);
-        }
-    }
-    Ok(files)
 }
 
 /// The tensors a BERT (with `mlm`, a `BertForMaskedLM`) of this config has, in Hugging Face

@@ -68,11 +68,7 @@ impl LlamaConfig {
     /// an unsupported `hidden_act` or `rope_scaling`.
     pub fn from_hf_json(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let value: Value = serde_json::from_str(&text).map_err(|source| Error::Json {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let value = crate::hf_folder::read_json(path)?;
         Self::from_hf_value(&value, &path.display().to_string())
     }
 

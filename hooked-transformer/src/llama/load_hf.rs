@@ -2,7 +2,7 @@
 //! `model.safetensors.index.json`) through burn-store.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::prelude::*;
 use burn::store::{
@@ -13,6 +13,7 @@ use burn::tensor::DType;
 
 use super::config::LlamaConfig;
 use super::model::Llama;
+use crate::hf_folder::weight_files;
 use crate::{Error, Result};
 
 /// Hugging Face names → this crate's module paths.
@@ -164,59 +165,6 @@ impl Llama {
         }
         Ok(())
     }
-}
-
-/// The weight files of a folder: the shards of `model.safetensors.index.json`, else
-/// `model.safetensors`.
-fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let index = dir.join("model.safetensors.index.json");
-    if index.exists() {
-        let text = std::fs::read_to_string(&index).map_err(|e| Error::io(&index, e))?;
-        let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|source| Error::Json {
-                path: index.clone(),
-                source,
-            })?;
-        let map = value
-            .get("weight_map")
-            .and_then(|m| m.as_object())
-            .ok_or_else(|| Error::BadInput {
-                path: index.clone(),
-                reason: "no `weight_map` object".into(),
-            })?;
-        let mut files = BTreeSet::new();
-        for (tensor, file) in map {
-            let file = file.as_str().ok_or_else(|| Error::BadInput {
-                path: index.clone(),
-                reason: format!("weight_map[`{tensor}`] is not a file name"),
-            })?;
-            // Shards live beside the index: refuse paths that leave the folder.
-            if file.contains('/') || file.contains('\\') || file == ".." {
-                return Err(Error::BadInput {
-                    path: index.clone(),
-                    reason: format!("shard name `{file}` is not a plain file name"),
-                });
-            }
-            files.insert(dir.join(file));
-        }
-        for f in &files {
-            if !f.exists() {
-                return Err(Error::io(
-                    f,
-                    std::io::Error::from(std::io::ErrorKind::NotFound),
-                ));
-            }
-        }
-        return Ok(files.into_iter().collect());
-    }
-    let single = dir.join("model.safetensors");
-    if !single.exists() {
-        return Err(Error::io(
-            &single,
-            std::io::Error::from(std::io::ErrorKind::NotFound),
-        ));
-    }
-    Ok(vec![single])
 }
 
 /// The Hugging Face name of one of our module paths (for error messages).
