@@ -58,6 +58,10 @@ struct Args {
     /// Put this token id (SmolLM2's `<|endoftext|>` = 0) between documents.
     #[arg(long, default_value_t = 0)]
     separator: u32,
+    /// Start every sequence with this token (TransformerLens' `prepend_bos`; SmolLM2's GGUF says
+    /// `add_bos_token = false` and the shipped oracle has no BOS, so the default is none).
+    #[arg(long)]
+    bos: Option<u32>,
 }
 
 fn main() {
@@ -101,7 +105,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let packing = SequencePacking {
         seq_len: args.seq_len,
         separator: Some(args.separator),
-        bos: None,
+        bos: args.bos,
     };
     let mut sequences = pack_sequences(&token_docs, &packing);
     if let Some(max) = args.max_sequences {
