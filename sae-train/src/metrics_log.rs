@@ -1,7 +1,7 @@
 //! Training metrics: one record per logged step and SAE, written as JSON Lines.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
