@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use burn::module::{
     Content, Devices, Module, ModuleDisplay, ModuleDisplayDefault, ModuleMapper, ModuleVisitor,
-    Param,
+    Param, ParamId,
 };
 use burn::nn::Linear;
 use burn::prelude::*;
@@ -36,9 +36,12 @@ const LAYER: &str = "SparseLinear";
 /// dense matmul (flex, SIMD, rayon) at every batch size from 50 % sparsity on, except batch 128
 /// at exactly 50 % (0.95×); see `docs/benchmarks.md`.
 ///
-/// The layer is a burn [`Module`]: the bias is a parameter (saved with the model); the
-/// compressed weight is not a tensor, so burn's records do not hold it — persist it with
-/// [`CsrMatrix::into_parts`] and rebuild with [`SparseLinear::from_csr`].
+/// The layer is a burn [`Module`]: burn's records ([`Module::save_file`] / [`Module::load_file`],
+/// [`Module::into_record`] / [`Module::load_record`]) hold the whole layer — the bias, and the
+/// weight as its dense masked values `weight.values` `[d_input, d_output]` with its keep-mask
+/// `weight.mask` (see [`SparseWeight`]), so a record loads into any layer of the same shape,
+/// whatever its sparsity pattern. The record is dense; for a compact file persist the weight
+/// with [`CsrMatrix::into_parts`] and rebuild with [`SparseLinear::from_csr`].
 ///
 /// # Example
 ///
@@ -242,21 +245,74 @@ impl ModuleDisplay for SparseLinear {
 /// and, for devices where the CPU kernel does not run, the dense masked weight `[d_input,
 /// d_output]` on that device.
 ///
-/// As a burn [`Module`] it holds no parameters (it is not trained); moving it with
-/// [`Module::to_device`] re-chooses the representation for the target device.
+/// As a burn [`Module`] it is not trained; [`Module::num_params`] counts its stored (kept)
+/// weights, and moving it with [`Module::to_device`] re-chooses the representation for the target
+/// device.
+///
+/// Visitors and mappers (and so burn's records) see it as two parameters: `values`, the dense
+/// masked weight `[d_input, d_output]` (float), and `mask`, its keep-mask `[d_input, d_output]`
+/// (bool, `true` = stored; explicitly kept zeros stay kept). After a [`Module::map`] the
+/// compressed matrix is rebuilt from the mapped values where the mapped mask is `true`.
 #[derive(Debug, Clone)]
 pub struct SparseWeight {
     csr: Arc<CsrMatrix>,
     dense: Option<Tensor<2>>,
+    device: Device,
+    values_id: ParamId,
+    mask_id: ParamId,
 }
+
+/// The container type [`SparseWeight`] reports to visitors and mappers, burn's derive style.
+const WEIGHT_CONTAINER: &str = "Struct:SparseWeight";
 
 impl SparseWeight {
     fn new(csr: Arc<CsrMatrix>, device: &Device) -> Self {
-        let mut weight = Self { csr, dense: None };
+        Self::with_ids(csr, device, ParamId::new(), ParamId::new())
+    }
+
+    fn with_ids(
+        csr: Arc<CsrMatrix>,
+        device: &Device,
+        values_id: ParamId,
+        mask_id: ParamId,
+    ) -> Self {
+        let mut weight = Self {
+            csr,
+            dense: None,
+            device: device.clone(),
+            values_id,
+            mask_id,
+        };
         if !weight.uses_kernel_on(device) {
             weight.dense = Some(weight.dense_on(device));
         }
         weight
+    }
+
+    /// The keep-mask `[d_input, d_output]` on `device`: `true` where the CSR stores an entry.
+    fn mask_on(&self, device: &Device) -> Tensor<2, Bool> {
+        let (out, inp) = (self.csr.rows(), self.csr.cols());
+        let mut mask = vec![false; inp * out];
+        for r in 0..out {
+            for &c in self.csr.row(r).0 {
+                mask[c as usize * out + r] = true;
+            }
+        }
+        Tensor::from_data(TensorData::new(mask, [inp, out]), device)
+    }
+
+    /// The dense masked weight on the layer's device, as the `values` parameter.
+    fn values_param(&self) -> Param<Tensor<2>> {
+        let values = match &self.dense {
+            Some(dense) => dense.clone(),
+            None => self.dense_on(&self.device),
+        };
+        Param::initialized(self.values_id, values)
+    }
+
+    /// The keep-mask on the layer's device, as the `mask` parameter.
+    fn mask_param(&self) -> Param<Tensor<2, Bool>> {
+        Param::initialized(self.mask_id, self.mask_on(&self.device))
     }
 
     /// Whether a forward pass on `device` runs the sparse kernel: a CPU kernel device (see
@@ -285,11 +341,14 @@ impl SparseWeight {
 }
 
 impl Module for SparseWeight {
-    fn collect_devices(&self, devices: Devices) -> Devices {
-        match &self.dense {
-            Some(dense) => dense.collect_devices(devices),
-            None => devices,
+    fn collect_devices(&self, mut devices: Devices) -> Devices {
+        if let Some(dense) = &self.dense {
+            devices = dense.collect_devices(devices);
         }
+        if !devices.contains(&self.device) {
+            devices.push(self.device.clone());
+        }
+        devices
     }
 
     fn fork(self, device: &Device) -> Self {
@@ -297,7 +356,7 @@ impl Module for SparseWeight {
     }
 
     fn to_device(self, device: &Device) -> Self {
-        Self::new(self.csr, device)
+        Self::with_ids(self.csr, device, self.values_id, self.mask_id)
     }
 
     fn train(self) -> Self {
@@ -305,9 +364,13 @@ impl Module for SparseWeight {
     }
 
     fn valid(&self) -> Self {
+        let dense = self.dense.as_ref().map(|d| d.clone().without_autodiff());
         Self {
             csr: self.csr.clone(),
-            dense: self.dense.as_ref().map(|d| d.clone().without_autodiff()),
+            device: dense.as_ref().map_or(self.device.clone(), |d| d.device()),
+            dense,
+            values_id: self.values_id,
+            mask_id: self.mask_id,
         }
     }
 
@@ -315,10 +378,52 @@ impl Module for SparseWeight {
         self
     }
 
-    fn visit<V: ModuleVisitor>(&self, _visitor: &mut V) {}
+    fn num_params(&self) -> usize {
+        self.csr.nnz()
+    }
 
-    fn map<M: ModuleMapper>(self, _mapper: &mut M) -> Self {
-        self
+    fn visit<V: ModuleVisitor>(&self, visitor: &mut V) {
+        visitor.enter_module("values", WEIGHT_CONTAINER);
+        Module::visit(&self.values_param(), visitor);
+        visitor.exit_module("values", WEIGHT_CONTAINER);
+        visitor.enter_module("mask", WEIGHT_CONTAINER);
+        Module::visit(&self.mask_param(), visitor);
+        visitor.exit_module("mask", WEIGHT_CONTAINER);
+    }
+
+    /// Maps `values` and `mask` (see [`SparseWeight`]) and rebuilds the compressed weight from
+    /// the results, on the mapped values' device.
+    ///
+    /// # Panics
+    ///
+    /// If the mapper returns values and a mask of different shapes, or NaN or infinite values
+    /// where the mask is `true` (a burn record with such values, for instance): the compressed
+    /// weight holds finite values only, and a mapper cannot report an error.
+    fn map<M: ModuleMapper>(self, mapper: &mut M) -> Self {
+        mapper.enter_module("values", WEIGHT_CONTAINER);
+        let values = Module::map(self.values_param(), mapper);
+        mapper.exit_module("values", WEIGHT_CONTAINER);
+        mapper.enter_module("mask", WEIGHT_CONTAINER);
+        let mask = Module::map(self.mask_param(), mapper);
+        mapper.exit_module("mask", WEIGHT_CONTAINER);
+        let (values_id, values, _) = values.consume();
+        let (mask_id, mask, _) = mask.consume();
+        let device = values.device();
+        let [d_input, d_output] = values.dims();
+        assert_eq!(
+            mask.dims(),
+            [d_input, d_output],
+            "{LAYER}: mapped weight.mask has shape {:?}, expected weight.values' [{d_input}, {d_output}]",
+            mask.dims()
+        );
+        let csr = CsrMatrix::from_masked(
+            &host_f32(values.transpose()),
+            &host_bool(mask.transpose()),
+            d_output,
+            d_input,
+        )
+        .unwrap_or_else(|e| panic!("{LAYER}: mapped weight.values are not a valid weight: {e}"));
+        Self::with_ids(Arc::new(csr), &device, values_id, mask_id)
     }
 }
 
@@ -369,6 +474,7 @@ mod tests {
     use crate::test_device;
     use burn::nn::LinearConfig;
     use burn::tensor::{Distribution, Tolerance};
+    use proptest::strategy::Strategy;
 
     fn reference(x: Tensor<2>, linear: &Linear, mask: Tensor<2, Bool>) -> Tensor<2> {
         let w = linear.weight.val().mask_fill(mask.bool_not(), 0.0);
@@ -509,5 +615,92 @@ mod tests {
             SparseLinear::from_weight(nan, None, None),
             Err(Error::Format(FormatError::NonFinite { .. }))
         ));
+    }
+
+    /// A layer and a different one of the same shape (other weights, other mask) to load into.
+    fn layer_pair(keep_above: f32, device: &Device) -> (SparseLinear, SparseLinear) {
+        let make = || {
+            let linear = LinearConfig::new(12, 7).init(device);
+            let mask = Tensor::<2>::random([12, 7], Distribution::Default, device)
+                .greater_elem(keep_above);
+            SparseLinear::from_linear(&linear, mask).unwrap()
+        };
+        (make(), make())
+    }
+
+    #[test]
+    fn burn_records_round_trip_the_whole_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        let flex = test_device();
+        flex.seed(17);
+        // ~30 % kept on flex: the kernel; ~80 % kept: the dense path; autodiff: the dense path.
+        for (keep_above, device, kernel) in [
+            (0.7, flex.clone(), true),
+            (0.2, flex.clone(), false),
+            (0.7, flex.clone().autodiff(), false),
+        ] {
+            let (layer, fresh) = layer_pair(keep_above, &device);
+            assert_eq!(layer.weight.uses_kernel_on(&device), kernel);
+            assert_ne!(layer.csr(), fresh.csr());
+            let x = Tensor::<2>::random([4, 12], Distribution::Normal(0.0, 1.0), &device);
+            let expected = layer
+                .forward(x.clone())
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+
+            let path = dir.path().join(format!("sparse_{keep_above}_{kernel}.bpk"));
+            layer.clone().save_file(&path).unwrap();
+            let from_file = fresh.clone().load_file(&path);
+            let from_record = fresh.load_record(layer.clone().into_record());
+            for loaded in [from_file, from_record] {
+                assert_eq!(loaded.csr(), layer.csr());
+                assert_eq!(loaded.weight.uses_kernel_on(&device), kernel);
+                assert_eq!(loaded.weight.dense.is_some(), !kernel);
+                let got = loaded
+                    .forward(x.clone())
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .unwrap();
+                assert_eq!(got, expected, "outputs after reload (kernel = {kernel})");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn records_round_trip_any_pattern(
+            (d_input, d_output, cells) in (1usize..6, 1usize..6).prop_flat_map(|(i, o)| {
+                (
+                    proptest::strategy::Just(i),
+                    proptest::strategy::Just(o),
+                    // (value, kept): kept zeros included.
+                    proptest::collection::vec(
+                        (proptest::prop_oneof![proptest::strategy::Just(0.0f32), -2.0f32..2.0], proptest::bool::ANY),
+                        i * o,
+                    ),
+                )
+            }),
+            bias in proptest::bool::ANY,
+        ) {
+            let device = test_device();
+            let (values, keep): (Vec<f32>, Vec<bool>) = cells.into_iter().unzip();
+            let weight = Tensor::<2>::from_data(TensorData::new(values, [d_input, d_output]), &device);
+            let mask = Tensor::<2, Bool>::from_data(TensorData::new(keep, [d_input, d_output]), &device);
+            let bias = bias.then(|| Tensor::<1>::ones([d_output], &device));
+            let layer = SparseLinear::from_weight(weight, Some(mask), bias.clone()).unwrap();
+            let fresh = SparseLinear::from_weight(
+                Tensor::<2>::zeros([d_input, d_output], &device),
+                None,
+                bias.map(|b| b.zeros_like()),
+            )
+            .unwrap();
+            let loaded = fresh.load_record(layer.clone().into_record());
+            proptest::prop_assert_eq!(loaded.csr(), layer.csr());
+            proptest::prop_assert_eq!(
+                loaded.bias.map(|b| b.val().into_data().try_to_vec::<f32>().unwrap()),
+                layer.bias.map(|b| b.val().into_data().try_to_vec::<f32>().unwrap())
+            );
+        }
     }
 }

@@ -92,6 +92,17 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A line of a metrics log (JSON Lines) is corrupt.
+    #[error("{path}, line {line}: corrupt metrics record: {source}")]
+    MetricsLine {
+        /// The log file.
+        path: PathBuf,
+        /// The corrupt line (1-based).
+        line: usize,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
     /// Loss became NaN or infinite during training.
     #[error("training diverged at step {step}: loss of SAE {sae} is {value}")]
     Diverged {

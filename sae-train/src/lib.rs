@@ -53,7 +53,7 @@ pub use dead::DeadLatents;
 pub use error::{Error, Result};
 pub use evaluate::evaluate;
 pub use filter::TokenFilter;
-pub use metrics_log::{MetricRecord, MetricsLog};
+pub use metrics_log::{MetricRecord, MetricsLog, MetricsRead};
 pub use normalise::Normaliser;
 pub use plot::plot_training;
 pub use schedule::{CoefficientWarmup, Decay, LrSchedule};

@@ -400,7 +400,7 @@ impl<S: SparseAutoencoder + 'static> Trainer<S> {
             bar.finish();
         }
         if let (Some(plot), Some(log)) = (&options.plot, &options.log) {
-            plot_training(&MetricsLog::read(log.path())?, plot)?;
+            plot_training(&MetricsLog::read(log.path())?.records, plot)?;
         }
         Ok(FitSummary {
             steps: self.step - first_step,
@@ -932,7 +932,9 @@ mod tests {
             },
         )
         .unwrap();
-        let records = MetricsLog::read(&dir.path().join("m.jsonl")).unwrap();
+        let records = MetricsLog::read(&dir.path().join("m.jsonl"))
+            .unwrap()
+            .records;
         let topk: Vec<&MetricRecord> = records.iter().filter(|r| r.sae == "topk").collect();
         assert_eq!(topk.len(), 5); // steps 0, 10, 20, 30 and the last
         assert!(topk.last().unwrap().fvu < 0.5 * topk[0].fvu);
