@@ -515,6 +515,16 @@ mod tests {
     /// Rewrites a saved index with one section changed and fresh checksums: a hostile file
     /// that only the structural validation can catch.
     fn tamper(path: &Path, section: &str, edit: impl Fn(&mut Vec<u8>)) {
+        tamper_with_meta(path, |m| m.to_owned(), section, edit);
+    }
+
+    /// [`tamper`] that also rewrites the metadata JSON.
+    fn tamper_with_meta(
+        path: &Path,
+        edit_meta: impl Fn(&str) -> String,
+        section: &str,
+        edit: impl Fn(&mut Vec<u8>),
+    ) {
         let file = IndexFile::parse(path, file_format::read_region(path).unwrap()).unwrap();
         let mut sections = file.sections();
         let s = sections.iter_mut().find(|s| s.0 == section).unwrap();
@@ -532,7 +542,55 @@ mod tests {
                 bytes: &s.2,
             })
             .collect();
-        file_format::write(path, &file.meta, &list).unwrap();
+        file_format::write(path, &edit_meta(&file.meta), &list).unwrap();
+    }
+
+    /// A file whose u16 ids claim a dim past the 65,536-entry dense query, with every other
+    /// invariant intact (one empty posting list per extra component): loading refuses it, in
+    /// memory and memory-mapped, instead of a search indexing past the query buffer.
+    #[test]
+    fn narrow_ids_with_a_wide_dim_are_refused() {
+        let index = SeismicIndex::build(&docs(), &SeismicConfig::default()).unwrap();
+        assert_eq!(index.dim(), 19);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wide.splx");
+        index.save(&path).unwrap();
+        let dim = 70_000usize;
+        tamper_with_meta(
+            &path,
+            |m| {
+                assert!(m.contains(r#""dim":19,"#) && m.contains(r#""component_width":2"#));
+                m.replace(r#""dim":19,"#, &format!(r#""dim":{dim},"#))
+            },
+            "list_blocks",
+            |b| {
+                let last: [u8; 4] = b[b.len() - 4..].try_into().unwrap();
+                for _ in 19..dim {
+                    b.extend_from_slice(&last);
+                }
+            },
+        );
+        let query = SparseVector::new(vec![3, 66_000], vec![1.0, 1.0]).unwrap();
+        // SAFETY: a private temporary file, not modified while mapped.
+        let mapped = unsafe { SeismicIndex::load_mmap(&path) };
+        for loaded in [SeismicIndex::load(&path), mapped] {
+            match loaded {
+                Err(Error::Corrupt { reason, .. }) => {
+                    assert!(
+                        reason.contains("component_width 2")
+                            && reason.contains("65536")
+                            && reason.contains("found 70000"),
+                        "{reason}"
+                    );
+                }
+                Err(e) => panic!("wrong error: {e}"),
+                Ok(loaded) => {
+                    // Before the check this search indexed the dense query out of bounds.
+                    let hits = loaded.search(&query, 5, &SearchParams::default());
+                    panic!("hostile file loaded; search gave {hits:?}");
+                }
+            }
+        }
     }
 
     #[test]
