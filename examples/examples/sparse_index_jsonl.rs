@@ -115,18 +115,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let approx: Vec<Vec<ScoredDoc>> = queries
         .iter()
         .map(|q| index.search(&q.vector, args.k, &params))
-        .collect();
+        .collect::<Result<_, _>>()?;
     let approx_s = t.elapsed().as_secs_f64();
     let exact_index = ExactIndex::new(collection)?;
     let t = Instant::now();
     let exact: Vec<Vec<ScoredDoc>> = queries
         .iter()
         .map(|q| exact_index.search(&q.vector, args.k))
-        .collect();
+        .collect::<Result<_, _>>()?;
     let exact_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     for q in &queries {
-        std::hint::black_box(exact_index.search_maxscore(&q.vector, args.k));
+        std::hint::black_box(exact_index.search_maxscore(&q.vector, args.k)?);
     }
     let maxscore_s = t.elapsed().as_secs_f64();
     let nq = queries.len().max(1) as f64;

@@ -268,7 +268,9 @@ fn ndcg(
     let index = ExactIndex::new(SparseCollection::from_vectors(docs))?;
     Ok(mean(queries.iter().zip(query_ids).filter_map(|(q, id)| {
         let judged = qrels.get(id)?;
-        let hits: Vec<ScoredDoc> = index.search(q, 10);
+        // Query terms that no document has match nothing: search with the others.
+        let (known, _dropped) = index.known_components(q);
+        let hits: Vec<ScoredDoc> = index.search(known, 10).expect("known components only");
         let ranking: Vec<String> = hits
             .iter()
             .map(|h| doc_ids[h.doc as usize].clone())

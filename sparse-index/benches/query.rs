@@ -61,7 +61,7 @@ fn bench_query(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| {
                 for q in &queries {
-                    std::hint::black_box(index.search(q, 10, &params));
+                    std::hint::black_box(index.search(q, 10, &params).expect("query"));
                 }
             })
         });
@@ -69,14 +69,14 @@ fn bench_query(c: &mut Criterion) {
     group.bench_function("exact_taat", |b| {
         b.iter(|| {
             for q in &queries {
-                std::hint::black_box(exact.search_taat(q, 10));
+                std::hint::black_box(exact.search_taat(q, 10).expect("query"));
             }
         })
     });
     group.bench_function("exact_maxscore", |b| {
         b.iter(|| {
             for q in &queries {
-                std::hint::black_box(exact.search_maxscore(q, 10));
+                std::hint::black_box(exact.search_maxscore(q, 10).expect("query"));
             }
         })
     });

@@ -29,8 +29,8 @@
 //!
 //! // Approximate (Seismic-style) and exact search agree here.
 //! let index = SeismicIndex::build(&docs, &SeismicConfig::default())?;
-//! let hits = index.search(&query, 10, &SearchParams::default());
-//! let exact = ExactIndex::new(docs)?.search(&query, 10);
+//! let hits = index.search(&query, 10, &SearchParams::default())?;
+//! let exact = ExactIndex::new(docs)?.search(&query, 10)?;
 //! let ids = |h: &[sparse_index::ScoredDoc]| h.iter().map(|h| h.doc).collect::<Vec<_>>();
 //! assert_eq!(recall_at_k(&ids(&hits), &ids(&exact), 10), 1.0);
 //! assert_eq!(hits[0].score, 2.0); // 1·1 + 2·0.5
@@ -49,7 +49,7 @@ pub use io::{
 };
 pub use seismic::{
     BlockOrder, BuildProgress, BuildStage, IndexMemory, PostingBudget, SearchParams, SearchStats,
-    SeismicConfig, SeismicIndex, ValuePrecision,
+    SeismicConfig, SeismicIndex, UnknownComponents, ValuePrecision,
 };
 pub use topk::{ScoredDoc, TopK};
 pub use vector::{SparseVector, SparseView};

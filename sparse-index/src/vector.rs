@@ -190,6 +190,34 @@ impl<'a> SparseView<'a> {
         }
     }
 
+    /// Splits off the components `≥ dim`: the view of those below (a prefix, since ids are
+    /// increasing) and the number cut.
+    pub(crate) fn below(&self, dim: u64) -> (SparseView<'a>, usize) {
+        let n = self.indices.partition_point(|&c| u64::from(c) < dim);
+        (
+            SparseView {
+                indices: &self.indices[..n],
+                values: &self.values[..n],
+            },
+            self.indices.len() - n,
+        )
+    }
+
+    /// The view itself if every component is `< dim`, otherwise
+    /// [`Error::ComponentOutOfRange`] naming the first one that is not and `what` it was
+    /// checked against.
+    pub(crate) fn check_below(&self, dim: u64, what: &'static str) -> Result<SparseView<'a>> {
+        let (known, cut) = self.below(dim);
+        if cut > 0 {
+            return Err(Error::ComponentOutOfRange {
+                component: u64::from(self.indices[known.nnz()]),
+                dim,
+                what,
+            });
+        }
+        Ok(known)
+    }
+
     /// Inner product by merging the two id lists; products are added in increasing id order.
     pub fn dot(&self, other: SparseView<'_>) -> f32 {
         self.dot_and_overlap(other).0

@@ -84,7 +84,7 @@ proptest! {
         if let Ok(loaded) = SeismicIndex::load(&path) {
             for q in queries() {
                 for p in [SearchParams::default(), SearchParams::exhaustive()] {
-                    prop_assert_eq!(loaded.search(&q, 10, &p), index.search(&q, 10, &p));
+                    prop_assert_eq!(loaded.search(&q, 10, &p).unwrap(), index.search(&q, 10, &p).unwrap());
                 }
             }
         }

@@ -72,7 +72,8 @@ fn approximate_ndcg_matches_exact_on_cranfield() {
     let exact_results: Vec<Vec<ScoredDoc>> = queries
         .iter()
         .map(|q| exact.search(&q.vector, 10))
-        .collect();
+        .collect::<Result<_, _>>()
+        .unwrap();
     let exact_ndcg = ndcg10(&exact_results, &query_ids, &doc_ids, &qrels);
     assert!(
         (exact_ndcg - 0.351).abs() < 0.001,
@@ -85,7 +86,8 @@ fn approximate_ndcg_matches_exact_on_cranfield() {
     let approx_results: Vec<Vec<ScoredDoc>> = queries
         .iter()
         .map(|q| index.search(&q.vector, 10, &SearchParams::default()))
-        .collect();
+        .collect::<Result<_, _>>()
+        .unwrap();
     let approx_ndcg = ndcg10(&approx_results, &query_ids, &doc_ids, &qrels);
     eprintln!("Cranfield nDCG@10: exact {exact_ndcg:.4}, approximate {approx_ndcg:.4}");
     assert!(

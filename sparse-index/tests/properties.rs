@@ -2,8 +2,9 @@
 
 use proptest::prelude::*;
 use sparse_index::{
-    BlockOrder, ExactIndex, PostingBudget, ScoredDoc, SearchParams, SeismicConfig, SeismicIndex,
-    SparseCollection, SparseVector, ValuePrecision, brute_force_search,
+    BlockOrder, Error, ExactIndex, PostingBudget, ScoredDoc, SearchParams, SeismicConfig,
+    SeismicIndex, SparseCollection, SparseVector, UnknownComponents, ValuePrecision,
+    brute_force_search,
 };
 
 /// A sparse vector over `dim` components with values from `values`.
@@ -52,9 +53,10 @@ proptest! {
         let exact = ExactIndex::new(docs.clone()).unwrap();
         for q in &queries {
             let oracle = brute_force_search(&docs, q, k);
-            prop_assert_eq!(&exact.search_taat(q, k), &oracle);
-            prop_assert_eq!(&exact.search(q, k), &oracle);
-            prop_assert_eq!(&exact.search_maxscore(q, k), &oracle);
+            let (q, _) = exact.known_components(q);
+            prop_assert_eq!(&exact.search_taat(q, k).unwrap(), &oracle);
+            prop_assert_eq!(&exact.search(q, k).unwrap(), &oracle);
+            prop_assert_eq!(&exact.search_maxscore(q, k).unwrap(), &oracle);
         }
     }
 
@@ -72,8 +74,9 @@ proptest! {
         let exact = ExactIndex::new(skewed.clone()).unwrap();
         for q in &queries {
             let oracle = brute_force_search(&skewed, q, k);
-            prop_assert_eq!(&exact.search(q, k), &oracle);
-            prop_assert_eq!(&exact.search_maxscore(q, k), &oracle);
+            let (q, _) = exact.known_components(q);
+            prop_assert_eq!(&exact.search(q, k).unwrap(), &oracle);
+            prop_assert_eq!(&exact.search_maxscore(q, k).unwrap(), &oracle);
         }
     }
 
@@ -90,10 +93,10 @@ proptest! {
         let precision = if f16 { ValuePrecision::F16 } else { ValuePrecision::F32 };
         let config = SeismicConfig::exhaustive().with_precision(precision);
         let order = if seismic_order { BlockOrder::Seismic } else { BlockOrder::BestFirst };
-        let params = SearchParams::exhaustive().with_order(order);
+        let params = SearchParams::exhaustive().with_order(order).with_unknown_components(UnknownComponents::Drop);
         let mut index = SeismicIndex::build(&docs, &config).unwrap();
         for q in &queries {
-            prop_assert_eq!(index.search(q, k, &params), brute_force_search(&docs, q, k));
+            prop_assert_eq!(index.search(q, k, &params).unwrap(), brute_force_search(&docs, q, k));
         }
         let mut all = docs.clone();
         for v in &extra {
@@ -101,12 +104,59 @@ proptest! {
             prop_assert_eq!(id as usize, all.push(v) as usize);
         }
         for q in &queries {
-            prop_assert_eq!(index.search(q, k, &params), brute_force_search(&all, q, k));
+            prop_assert_eq!(index.search(q, k, &params).unwrap(), brute_force_search(&all, q, k));
         }
         index.rebuild().unwrap();
         prop_assert_eq!(index.pending_len(), 0);
         for q in &queries {
-            prop_assert_eq!(index.search(q, k, &params), brute_force_search(&all, q, k));
+            prop_assert_eq!(index.search(q, k, &params).unwrap(), brute_force_search(&all, q, k));
+        }
+    }
+
+    /// A query component beyond the index's vocabulary is an error naming the first one and
+    /// the dimension (exact and approximate index alike); the lenient modes drop exactly those
+    /// components, count them, and lose nothing (they match no document).
+    #[test]
+    fn unknown_components_are_refused_or_dropped(
+        (docs, queries) in collection(dyadic),
+        extra in proptest::collection::vec(vector(45, 6, dyadic()), 0..3),
+        k in 1usize..8,
+    ) {
+        let exact = ExactIndex::new(docs.clone()).unwrap();
+        let mut seismic = SeismicIndex::build(&docs, &SeismicConfig::exhaustive()).unwrap();
+        let mut all = docs.clone();
+        for v in &extra {
+            seismic.add(v).unwrap();
+            all.push(v);
+        }
+        let strict = SearchParams::exhaustive();
+        let lenient = strict.with_unknown_components(UnknownComponents::Drop);
+        for q in &queries {
+            for (dim, index) in [(docs.dim(), None), (all.dim(), Some(&seismic))] {
+                let unknown: Vec<u32> = q.indices().iter().copied().filter(|&c| u64::from(c) >= dim).collect();
+                let (strict_result, lenient_result, dropped) = match index {
+                    None => {
+                        let (known, dropped) = exact.known_components(q);
+                        (exact.search(q, k), exact.search(known, k).unwrap(), dropped)
+                    }
+                    Some(index) => {
+                        prop_assert_eq!(index.searchable_dim(), dim);
+                        let (hits, stats) = index.search_with_stats(q, k, &lenient).unwrap();
+                        (index.search(q, k, &strict), hits, stats.dropped_components)
+                    }
+                };
+                let oracle = brute_force_search(if index.is_none() { &docs } else { &all }, q, k);
+                prop_assert_eq!(dropped, unknown.len());
+                prop_assert_eq!(&lenient_result, &oracle);
+                match (strict_result, unknown.first()) {
+                    (Ok(hits), None) => prop_assert_eq!(&hits, &oracle),
+                    (Err(Error::ComponentOutOfRange { component, dim: d, .. }), Some(&first)) => {
+                        prop_assert_eq!(component, u64::from(first));
+                        prop_assert_eq!(d, dim);
+                    }
+                    (other, first) => prop_assert!(false, "{:?} for first unknown {:?}", other, first),
+                }
+            }
         }
     }
 
@@ -117,7 +167,7 @@ proptest! {
         let config = SeismicConfig::default().with_budget(PostingBudget::PerList(3));
         let index = SeismicIndex::build(&docs, &config).unwrap();
         for q in &queries {
-            let hits = index.search(q, k, &SearchParams::default().with_query_cut(2));
+            let hits = index.search(q, k, &SearchParams::default().with_query_cut(2).with_unknown_components(UnknownComponents::Drop)).unwrap();
             prop_assert!(hits.len() <= k);
             for h in &hits {
                 let (score, doc) = (h.score, docs.get(h.doc as usize));
@@ -164,9 +214,10 @@ proptest! {
         prop_assert_eq!(loaded.len(), index.len());
         for q in &queries {
             for params in [SearchParams::default(), SearchParams::default().with_query_cut(1).with_heap_factor(1.0), SearchParams::exhaustive()] {
-                let expect: Vec<ScoredDoc> = index.search(q, 5, &params);
-                prop_assert_eq!(&loaded.search(q, 5, &params), &expect);
-                prop_assert_eq!(&mapped.search(q, 5, &params), &expect);
+                let params = params.with_unknown_components(UnknownComponents::Drop);
+                let expect: Vec<ScoredDoc> = index.search(q, 5, &params).unwrap();
+                prop_assert_eq!(&loaded.search(q, 5, &params).unwrap(), &expect);
+                prop_assert_eq!(&mapped.search(q, 5, &params).unwrap(), &expect);
             }
         }
     }

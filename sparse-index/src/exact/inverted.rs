@@ -40,8 +40,8 @@ thread_local! {
 ///     .collect();
 /// let index = ExactIndex::new(docs.clone())?;
 /// let query = SparseVector::new(vec![1, 5], vec![1.0, 2.0])?;
-/// assert_eq!(index.search(&query, 5), brute_force_search(&docs, &query, 5));
-/// assert_eq!(index.search_maxscore(&query, 5), index.search(&query, 5));
+/// assert_eq!(index.search(&query, 5)?, brute_force_search(&docs, &query, 5));
+/// assert_eq!(index.search_maxscore(&query, 5)?, index.search(&query, 5)?);
 /// # Ok::<(), sparse_index::Error>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -125,13 +125,54 @@ impl ExactIndex {
         (&self.list_docs[s..e], &self.list_values[s..e])
     }
 
+    /// Largest component id plus one over the documents: the vocabulary a query may use.
+    pub fn dim(&self) -> u64 {
+        self.docs.dim()
+    }
+
+    /// The components of `query` below [`Self::dim`] and how many were dropped: the lenient
+    /// way to search with a query that may hold ids no document has (they could match
+    /// nothing). Borrows `query` (ids are increasing, so the kept part is a prefix).
+    ///
+    /// ```
+    /// use sparse_index::{ExactIndex, SparseCollection, SparseVector};
+    ///
+    /// let docs = SparseCollection::from_vectors(&[SparseVector::new(vec![0, 9], vec![1.0, 2.0])?]);
+    /// let index = ExactIndex::new(docs)?;
+    /// let query = SparseVector::new(vec![9, 40_000], vec![1.0, 1.0])?;
+    /// assert!(index.search(&query, 10).is_err()); // 40,000 is outside the index's 10 components
+    /// let (known, dropped) = index.known_components(&query);
+    /// assert_eq!(dropped, 1);
+    /// assert_eq!(index.search(known, 10)?[0].score, 2.0);
+    /// # Ok::<(), sparse_index::Error>(())
+    /// ```
+    pub fn known_components<'q>(
+        &self,
+        query: impl Into<SparseView<'q>>,
+    ) -> (SparseView<'q>, usize) {
+        query.into().below(self.dim())
+    }
+
+    fn check(&self, query: SparseView<'_>) -> Result<()> {
+        query.check_below(self.dim(), "exact index").map(|_| ())
+    }
+
     /// Exact top-k by term-at-a-time accumulation: every posting of every query component.
-    pub fn search_taat<'q>(&self, query: impl Into<SparseView<'q>>, k: usize) -> Vec<ScoredDoc> {
+    ///
+    /// # Errors
+    /// [`Error::ComponentOutOfRange`] if a query component is `≥` [`Self::dim`] (naming the
+    /// first such id); [`Self::known_components`] drops them instead.
+    pub fn search_taat<'q>(
+        &self,
+        query: impl Into<SparseView<'q>>,
+        k: usize,
+    ) -> Result<Vec<ScoredDoc>> {
         let query = query.into();
+        self.check(query)?;
         if k == 0 {
-            return Vec::new();
+            return Ok(Vec::new());
         }
-        SCRATCH.with_borrow_mut(|s| {
+        Ok(SCRATCH.with_borrow_mut(|s| {
             let n = self.docs.len();
             if s.acc.len() < n {
                 s.acc.resize(n, 0.0);
@@ -157,12 +198,15 @@ impl ExactIndex {
             }
             s.touched.clear();
             top.into_sorted()
-        })
+        }))
     }
 
     /// Exact top-k: [`Self::search_taat`], the fastest exact path on SPLADE-like data (see
     /// [`Self::search_maxscore`] for when dynamic pruning pays).
-    pub fn search<'q>(&self, query: impl Into<SparseView<'q>>, k: usize) -> Vec<ScoredDoc> {
+    ///
+    /// # Errors
+    /// As [`Self::search_taat`].
+    pub fn search<'q>(&self, query: impl Into<SparseView<'q>>, k: usize) -> Result<Vec<ScoredDoc>> {
         self.search_taat(query, k)
     }
 
@@ -178,14 +222,18 @@ impl ExactIndex {
     /// of small values. On flat weights — SPLADE-like 40-term queries whose terms all matter —
     /// almost every list stays essential and it is an order of magnitude slower than
     /// [`Self::search_taat`] (measured in the crate guide).
+    ///
+    /// # Errors
+    /// As [`Self::search_taat`].
     pub fn search_maxscore<'q>(
         &self,
         query: impl Into<SparseView<'q>>,
         k: usize,
-    ) -> Vec<ScoredDoc> {
+    ) -> Result<Vec<ScoredDoc>> {
         let query = query.into();
+        self.check(query)?;
         if k == 0 {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         struct Cursor<'a> {
             docs: &'a [u32],
@@ -223,7 +271,7 @@ impl ExactIndex {
             })
             .collect();
 
-        SCRATCH.with_borrow_mut(|s| {
+        Ok(SCRATCH.with_borrow_mut(|s| {
             let dim = self.list_offsets.len() - 1;
             if s.q.len() < dim {
                 s.q.resize(dim, 0.0);
@@ -282,15 +330,23 @@ impl ExactIndex {
                 }
             }
             top.into_sorted()
-        })
+        }))
     }
 
     /// [`Self::search`] (term at a time) for many queries over rayon's thread pool, results in
     /// query order.
-    pub fn search_batch(&self, queries: &SparseCollection, k: usize) -> Vec<Vec<ScoredDoc>> {
+    ///
+    /// # Errors
+    /// As [`Self::search`], wrapped in [`Error::InVector`] with the position of the first
+    /// query that fails.
+    pub fn search_batch(
+        &self,
+        queries: &SparseCollection,
+        k: usize,
+    ) -> Result<Vec<Vec<ScoredDoc>>> {
         (0..queries.len())
             .into_par_iter()
-            .map(|i| self.search(queries.get(i), k))
+            .map(|i| self.search(queries.get(i), k).map_err(|e| e.in_vector(i)))
             .collect()
     }
 }

@@ -240,6 +240,23 @@ pub struct SearchParams {
     pub heap_factor: f32,
     /// Block visiting order. Default [`BlockOrder::BestFirst`].
     pub order: BlockOrder,
+    /// What to do with query components beyond the index's vocabulary
+    /// ([`crate::SeismicIndex::searchable_dim`]). Default [`UnknownComponents::Reject`].
+    #[serde(default)]
+    pub unknown_components: UnknownComponents,
+}
+
+/// What a search does with query components `≥` the index's dimension: ids no indexed
+/// document has, typically from a query encoded with a different vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum UnknownComponents {
+    /// The search returns [`crate::Error::ComponentOutOfRange`] naming the first such id and
+    /// the index's dimension.
+    #[default]
+    Reject,
+    /// They are dropped (they match no document) and counted in
+    /// [`crate::SearchStats::dropped_components`].
+    Drop,
 }
 
 impl Default for SearchParams {
@@ -248,6 +265,7 @@ impl Default for SearchParams {
             query_cut: 10,
             heap_factor: 0.8,
             order: BlockOrder::BestFirst,
+            unknown_components: UnknownComponents::Reject,
         }
     }
 }
@@ -277,6 +295,12 @@ impl SearchParams {
     /// Sets [`Self::order`].
     pub fn with_order(mut self, order: BlockOrder) -> Self {
         self.order = order;
+        self
+    }
+
+    /// Sets [`Self::unknown_components`].
+    pub fn with_unknown_components(mut self, unknown: UnknownComponents) -> Self {
+        self.unknown_components = unknown;
         self
     }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::collection::SparseCollection;
 use crate::error::{Error, Result};
 use crate::file_format::{self, IndexFile, Section};
-use crate::seismic::config::{SearchParams, SeismicConfig, ValuePrecision};
+use crate::seismic::config::{SearchParams, SeismicConfig, UnknownComponents, ValuePrecision};
 use crate::seismic::forward::{Component, F16Codec, F32Codec, ValueCodec};
 use crate::seismic::parts::{self, BuildProgress, MAX_DIM, Parts};
 use crate::seismic::pending::Pending;
@@ -97,11 +97,11 @@ struct Meta {
 /// }
 /// let mut index = SeismicIndex::build(&docs, &SeismicConfig::default())?;
 /// let query = SparseVector::new(vec![3, 13], vec![1.0, 1.0])?;
-/// let hits = index.search(&query, 5, &SearchParams::default());
+/// let hits = index.search(&query, 5, &SearchParams::default())?;
 /// assert_eq!(hits[0].score, 1.5); // components 3 and 13: d % 7 == 3 and d % 13 == 3
 ///
 /// let new_doc = index.add(&SparseVector::new(vec![3, 13], vec![2.0, 2.0])?)?;
-/// assert_eq!(index.search(&query, 1, &SearchParams::default())[0].doc, new_doc);
+/// assert_eq!(index.search(&query, 1, &SearchParams::default())?[0].doc, new_doc);
 /// # Ok::<(), sparse_index::Error>(())
 /// ```
 pub struct SeismicIndex {
@@ -243,10 +243,21 @@ impl SeismicIndex {
         }
     }
 
+    /// Largest component id plus one over the built index and the documents added since:
+    /// the vocabulary a query may use. A query component `≥` this matches no document and is
+    /// an error unless [`SearchParams::unknown_components`] is [`UnknownComponents::Drop`].
+    pub fn searchable_dim(&self) -> u64 {
+        (self.dim() as u64).max(self.pending.docs.dim())
+    }
+
     /// The `k` best documents for `query` (see [`ScoredDoc`] for the order), approximately for
     /// the built index and exactly for documents added since. Single-threaded.
     ///
-    /// Query components `≥` [`Self::dim`] match no indexed document (but may match added ones).
+    /// # Errors
+    /// [`Error::ComponentOutOfRange`] if a query component is `≥` [`Self::searchable_dim`]
+    /// (naming the first such id) and [`SearchParams::unknown_components`] is
+    /// [`UnknownComponents::Reject`], the default; with [`UnknownComponents::Drop`] such
+    /// components are ignored ([`Self::search_with_stats`] counts them).
     ///
     /// # Panics
     /// If a [`SearchParams`] field is outside its domain.
@@ -255,11 +266,15 @@ impl SeismicIndex {
         query: impl Into<SparseView<'q>>,
         k: usize,
         params: &SearchParams,
-    ) -> Vec<ScoredDoc> {
-        self.search_with_stats(query, k, params).0
+    ) -> Result<Vec<ScoredDoc>> {
+        Ok(self.search_with_stats(query, k, params)?.0)
     }
 
-    /// [`Self::search`] that also returns how much work it did.
+    /// [`Self::search`] that also returns how much work it did and how many query components
+    /// it dropped ([`SearchStats::dropped_components`]).
+    ///
+    /// # Errors
+    /// As [`Self::search`].
     ///
     /// # Panics
     /// As [`Self::search`].
@@ -268,23 +283,37 @@ impl SeismicIndex {
         query: impl Into<SparseView<'q>>,
         k: usize,
         params: &SearchParams,
-    ) -> (Vec<ScoredDoc>, SearchStats) {
+    ) -> Result<(Vec<ScoredDoc>, SearchStats)> {
         params.check();
         let query = query.into();
-        SCRATCH.with_borrow_mut(|scratch| {
+        let dim = self.searchable_dim();
+        let (query, dropped) = match params.unknown_components {
+            UnknownComponents::Reject => (query.check_below(dim, "Seismic index")?, 0),
+            UnknownComponents::Drop => query.below(dim),
+        };
+        Ok(SCRATCH.with_borrow_mut(|scratch| {
             scratch.topk.reset(k);
             if k == 0 {
-                return (Vec::new(), SearchStats::default());
+                let stats = SearchStats {
+                    dropped_components: dropped,
+                    ..SearchStats::default()
+                };
+                return (Vec::new(), stats);
             }
             let mut stats = with_parts!(&self.main, p => p.search_into(query, params, scratch));
             let base = self.indexed_len() as u32;
             stats.pending_docs_scored = self.pending.search_into(query, base, scratch);
+            stats.dropped_components = dropped;
             (scratch.topk.drain_sorted(), stats)
-        })
+        }))
     }
 
     /// [`Self::search`] for many queries, spread over rayon's thread pool; results in query
     /// order.
+    ///
+    /// # Errors
+    /// As [`Self::search`], wrapped in [`Error::InVector`] with the position of the first
+    /// query that fails.
     ///
     /// # Panics
     /// As [`Self::search`].
@@ -293,10 +322,13 @@ impl SeismicIndex {
         queries: &SparseCollection,
         k: usize,
         params: &SearchParams,
-    ) -> Vec<Vec<ScoredDoc>> {
+    ) -> Result<Vec<Vec<ScoredDoc>>> {
         (0..queries.len())
             .into_par_iter()
-            .map(|i| self.search(queries.get(i), k, params))
+            .map(|i| {
+                self.search(queries.get(i), k, params)
+                    .map_err(|e| e.in_vector(i))
+            })
             .collect()
     }
 
@@ -515,6 +547,16 @@ mod tests {
     /// Rewrites a saved index with one section changed and fresh checksums: a hostile file
     /// that only the structural validation can catch.
     fn tamper(path: &Path, section: &str, edit: impl Fn(&mut Vec<u8>)) {
+        tamper_with_meta(path, |m| m.to_owned(), section, edit);
+    }
+
+    /// [`tamper`] that also rewrites the metadata JSON.
+    fn tamper_with_meta(
+        path: &Path,
+        edit_meta: impl Fn(&str) -> String,
+        section: &str,
+        edit: impl Fn(&mut Vec<u8>),
+    ) {
         let file = IndexFile::parse(path, file_format::read_region(path).unwrap()).unwrap();
         let mut sections = file.sections();
         let s = sections.iter_mut().find(|s| s.0 == section).unwrap();
@@ -532,7 +574,98 @@ mod tests {
                 bytes: &s.2,
             })
             .collect();
-        file_format::write(path, &file.meta, &list).unwrap();
+        file_format::write(path, &edit_meta(&file.meta), &list).unwrap();
+    }
+
+    /// A file whose u16 ids claim a dim past the 65,536-entry dense query, with every other
+    /// invariant intact (one empty posting list per extra component): loading refuses it, in
+    /// memory and memory-mapped, instead of a search indexing past the query buffer.
+    #[test]
+    fn narrow_ids_with_a_wide_dim_are_refused() {
+        let index = SeismicIndex::build(&docs(), &SeismicConfig::default()).unwrap();
+        assert_eq!(index.dim(), 19);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wide.splx");
+        index.save(&path).unwrap();
+        let dim = 70_000usize;
+        tamper_with_meta(
+            &path,
+            |m| {
+                assert!(m.contains(r#""dim":19,"#) && m.contains(r#""component_width":2"#));
+                m.replace(r#""dim":19,"#, &format!(r#""dim":{dim},"#))
+            },
+            "list_blocks",
+            |b| {
+                let last: [u8; 4] = b[b.len() - 4..].try_into().unwrap();
+                for _ in 19..dim {
+                    b.extend_from_slice(&last);
+                }
+            },
+        );
+        let query = SparseVector::new(vec![3, 66_000], vec![1.0, 1.0]).unwrap();
+        // SAFETY: a private temporary file, not modified while mapped.
+        let mapped = unsafe { SeismicIndex::load_mmap(&path) };
+        for loaded in [SeismicIndex::load(&path), mapped] {
+            match loaded {
+                Err(Error::Corrupt { reason, .. }) => {
+                    assert!(
+                        reason.contains("component_width 2")
+                            && reason.contains("65536")
+                            && reason.contains("found 70000"),
+                        "{reason}"
+                    );
+                }
+                Err(e) => panic!("wrong error: {e}"),
+                Ok(loaded) => {
+                    // Before the check this search indexed the dense query out of bounds.
+                    let hits = loaded.search(&query, 5, &SearchParams::default());
+                    panic!("hostile file loaded; search gave {hits:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_query_components_are_an_error_or_dropped() {
+        let mut index = SeismicIndex::build(&docs(), &SeismicConfig::default()).unwrap();
+        let strict = SearchParams::default();
+        let lenient = strict.with_unknown_components(UnknownComponents::Drop);
+        let query =
+            SparseVector::new(vec![3, 40_000, 70_000, 4_000_000_000], vec![1.0; 4]).unwrap();
+        let err = index.search(&query, 5, &strict).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::ComponentOutOfRange {
+                    component: 40_000,
+                    dim: 19,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("40000") && err.to_string().contains("19"));
+        let (hits, stats) = index.search_with_stats(&query, 5, &lenient).unwrap();
+        assert_eq!(stats.dropped_components, 3);
+        let known = SparseVector::new(vec![3], vec![1.0]).unwrap();
+        assert_eq!(hits, index.search(&known, 5, &strict).unwrap());
+        assert!(matches!(
+            index.search_batch(
+                &SparseCollection::from_vectors([&known, &query]),
+                5,
+                &strict
+            ),
+            Err(Error::InVector { index: 1, .. })
+        ));
+
+        // A document added later widens what a query may use.
+        let added = index
+            .add(&SparseVector::new(vec![40_000], vec![2.0]).unwrap())
+            .unwrap();
+        assert_eq!(index.searchable_dim(), 40_001);
+        let query = SparseVector::new(vec![40_000], vec![1.0]).unwrap();
+        let hits = index.search(&query, 5, &strict).unwrap();
+        assert_eq!(hits.iter().map(|h| h.doc).collect::<Vec<_>>(), [added]);
     }
 
     #[test]

@@ -12,7 +12,9 @@ mod reorder;
 mod search;
 mod summary;
 
-pub use config::{BlockOrder, PostingBudget, SearchParams, SeismicConfig, ValuePrecision};
+pub use config::{
+    BlockOrder, PostingBudget, SearchParams, SeismicConfig, UnknownComponents, ValuePrecision,
+};
 pub use index::{IndexMemory, SeismicIndex};
 pub use parts::{BuildProgress, BuildStage};
 pub use search::SearchStats;

@@ -45,6 +45,7 @@ pub struct BuildProgress {
 /// Everything below is indexed by internal document ids; `doc_ids` maps them back.
 ///
 /// Invariants (established by [`build`], checked by [`Parts::validate`] for loaded files):
+/// - `dim` fits `C` (`≤ 65,536` for `u16` ids), so every id below it indexes the dense query;
 /// - `doc_ids` is a permutation of `0..n_docs`;
 /// - `fwd_offsets` has `n_docs + 1` non-decreasing entries from 0 to `fwd_comps.len()` ==
 ///   `fwd_values.len()`; each document's ids are strictly increasing and `< dim`;
@@ -301,6 +302,15 @@ impl<C: Component, V: ValueCodec> Parts<C, V> {
     /// Checks every invariant a search relies on; the reason on failure.
     pub(crate) fn validate(&self) -> std::result::Result<(), String> {
         let (dim, n_docs) = (self.dim, self.n_docs);
+        // The search scatters the query into a dense array of `C::dense_len(dim)` entries
+        // (65,536 for u16 ids) and writes every query id below `dim` into it.
+        if !C::fits(dim as u64) || C::dense_len(dim) < dim {
+            return Err(format!(
+                "dim: component_width {} needs dim ≤ {} (the dense query length), found {dim}",
+                C::WIDTH,
+                C::dense_len(dim),
+            ));
+        }
         if !(self.value_scale.is_finite() && self.value_scale > 0.0) {
             return Err(format!("value scale {} is not positive", self.value_scale));
         }

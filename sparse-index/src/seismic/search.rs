@@ -37,6 +37,9 @@ pub struct SearchStats {
     pub docs_scored: usize,
     /// Documents added after the build, searched exactly.
     pub pending_docs_scored: usize,
+    /// Query components dropped because they are beyond the index's vocabulary (only with
+    /// [`crate::UnknownComponents::Drop`]; otherwise such a query is an error).
+    pub dropped_components: usize,
 }
 
 impl std::ops::AddAssign for SearchStats {
@@ -45,6 +48,7 @@ impl std::ops::AddAssign for SearchStats {
         self.blocks_visited += o.blocks_visited;
         self.docs_scored += o.docs_scored;
         self.pending_docs_scored += o.pending_docs_scored;
+        self.dropped_components += o.dropped_components;
     }
 }
 
