@@ -343,12 +343,20 @@ mod tests {
     /// Equality that treats NaN as equal to NaN (the sign and payload of a NaN are not kept) and
     /// finite values as equal within 2 ulp: `serde_json` without its `float_roundtrip` feature
     /// parses floats best-effort, which a proptest found off by one ulp (4.682806249824441e92).
+    /// serde_json (without its `float_roundtrip` feature) parses floats to within 2 ulps of
+    /// normal values; subnormals (below `f64::MIN_POSITIVE`) keep fewer significant bits, so
+    /// they compare with that absolute tolerance.
     fn same(a: f64, b: f64) -> bool {
         (a.is_nan() && b.is_nan())
             || a == b
             || (a.is_finite()
                 && b.is_finite()
-                && approx::relative_eq!(a, b, epsilon = 0.0, max_relative = 2.0 * f64::EPSILON))
+                && approx::relative_eq!(
+                    a,
+                    b,
+                    epsilon = f64::MIN_POSITIVE,
+                    max_relative = 2.0 * f64::EPSILON
+                ))
     }
 
     fn same_record(a: &MetricRecord, b: &MetricRecord) -> bool {
