@@ -67,18 +67,12 @@ struct Args {
 }
 
 fn main() {
-    let args = Args::parse();
-    if let Err(e) = run(&args) {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    examples::exit_on_error(run(&Args::parse()));
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let data = shared_dir().join("data");
-    let gguf = args.gguf.clone().unwrap_or_else(|| {
-        data.join("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
-    });
+    let gguf = args.gguf.clone().unwrap_or_else(examples::smollm2_gguf);
     let tokens_path = args
         .tokens
         .clone()
@@ -373,7 +367,7 @@ fn python_anchor(
         .arg("--tokens")
         .arg(tokens);
     if task.starts_with("decode") {
-        cmd.args(["--new-tokens", &args.decode_tokens.min(64).to_string()]);
+        cmd.args(["--new-tokens", &args.decode_tokens.to_string()]);
     }
     if args.omp_passive && imp == "transformers" {
         cmd.arg("--omp-passive");

@@ -65,24 +65,16 @@ struct Args {
 }
 
 fn main() {
-    let args = Args::parse();
-    if let Err(e) = run(&args) {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    examples::exit_on_error(run(&Args::parse()));
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let data = shared_dir().join("data");
-    let model_dir = data.join("models/smollm2-135m-instruct");
-    let gguf = args
-        .gguf
-        .clone()
-        .unwrap_or_else(|| model_dir.join("SmolLM2-135M-Instruct.Q4_1.gguf"));
+    let gguf = args.gguf.clone().unwrap_or_else(examples::smollm2_gguf);
     let tokenizer_path = args
         .tokenizer
         .clone()
-        .unwrap_or_else(|| model_dir.join("tokenizer.json"));
+        .unwrap_or_else(|| examples::smollm2_dir().join("tokenizer.json"));
     let corpus = args
         .corpus
         .clone()

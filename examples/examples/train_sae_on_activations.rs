@@ -47,11 +47,7 @@ struct Args {
 }
 
 fn main() {
-    let args = Args::parse();
-    if let Err(e) = run(&args) {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    examples::exit_on_error(run(&Args::parse()));
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn Error>> {

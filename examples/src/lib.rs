@@ -48,6 +48,25 @@ pub fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
+/// Runs an example's `run`, printing an error in its Display form (the message that names
+/// what is wrong) and exiting with status 1, instead of `main`'s Debug dump.
+pub fn exit_on_error(result: Result<(), Box<dyn std::error::Error>>) {
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// SmolLM2-135M-Instruct's folder in the shared data (GGUF file, `tokenizer.json`).
+pub fn smollm2_dir() -> PathBuf {
+    shared_dir().join("data/models/smollm2-135m-instruct")
+}
+
+/// The SmolLM2 GGUF file in the shared data.
+pub fn smollm2_gguf() -> PathBuf {
+    smollm2_dir().join("SmolLM2-135M-Instruct.Q4_1.gguf")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -60,6 +60,7 @@ pub mod corpus;
 pub mod gguf;
 pub mod llama;
 
+mod atomic;
 mod attention;
 mod error;
 mod hf_folder;

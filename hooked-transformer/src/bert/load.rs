@@ -36,8 +36,7 @@ impl Bert {
     /// [`Error::TensorData`] when the weights disagree with the config.
     pub fn from_hf_folder(dir: impl AsRef<Path>, device: &Device) -> Result<(Self, Tokenizer)> {
         let dir = dir.as_ref();
-        let config = BertConfig::from_hf_file(dir.join("config.json"))?;
-        let tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))?;
+        let (config, tokenizer) = config_and_tokenizer(dir)?;
         Ok((Self::from_hf_weights(&config, dir, device)?, tokenizer))
     }
 
@@ -87,8 +86,7 @@ impl BertForMaskedLm {
     /// and the decoder bias) are required too.
     pub fn from_hf_folder(dir: impl AsRef<Path>, device: &Device) -> Result<(Self, Tokenizer)> {
         let dir = dir.as_ref();
-        let config = BertConfig::from_hf_file(dir.join("config.json"))?;
-        let tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))?;
+        let (config, tokenizer) = config_and_tokenizer(dir)?;
         Ok((Self::from_hf_weights(&config, dir, device)?, tokenizer))
     }
 
@@ -102,6 +100,13 @@ impl BertForMaskedLm {
         weights.load_into(&mut model, config, true, "bert.")?;
         Ok(model)
     }
+}
+
+/// `config.json` and `tokenizer.json` of a Hugging Face BERT folder.
+fn config_and_tokenizer(dir: &Path) -> Result<(BertConfig, Tokenizer)> {
+    let config = BertConfig::from_hf_file(dir.join("config.json"))?;
+    let tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))?;
+    Ok((config, tokenizer))
 }
 
 /// One safetensors file, held in memory, and its header.

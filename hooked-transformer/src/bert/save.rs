@@ -106,15 +106,6 @@ fn norm(v: &mut Vec<HfTensor>, name: &str, ln: &LayerNorm) {
     }
 }
 
-/// Writes `path` atomically: a temporary sibling, then a rename.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
-    std::io::Write::write_all(&mut tmp, bytes).map_err(|e| Error::io(tmp.path(), e))?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    Ok(())
-}
-
 /// Serialises `tensors` as an F32 safetensors file.
 pub(crate) fn write_safetensors(tensors: &[HfTensor], path: &Path) -> Result<()> {
     let bytes: Vec<Vec<u8>> = tensors
@@ -134,7 +125,7 @@ pub(crate) fn write_safetensors(tensors: &[HfTensor], path: &Path) -> Result<()>
         path: path.to_path_buf(),
         source,
     })?;
-    write_atomically(path, &data)
+    crate::atomic::write_atomic(path, &data)
 }
 
 fn write_config(c: &super::BertConfig, dir: &Path) -> Result<()> {
@@ -155,5 +146,5 @@ fn write_config(c: &super::BertConfig, dir: &Path) -> Result<()> {
         "tie_word_embeddings": true,
     });
     let text = serde_json::to_string_pretty(&json).expect("a JSON value serialises");
-    write_atomically(&dir.join("config.json"), text.as_bytes())
+    crate::atomic::write_atomic(&dir.join("config.json"), text.as_bytes())
 }

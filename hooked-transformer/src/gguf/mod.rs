@@ -17,7 +17,7 @@
 //! # Why our own reader
 //! No maintained crate fits: `gguf` 0.1 is stale (last commit 2024) and does not dequantise;
 //! `gguf-rs` has no dequantisation and pulls clap, comfy-table and a logger into every user;
-//! `ggus` reaches `todo!()` (a panic) when dequantising k-quants; `candle-core`'s reader
+//! `ggus` reaches a not-yet-written stub (a panic) when dequantising k-quants; `candle-core`'s reader
 //! dequantises everything but brings a whole tensor library (gemm, rayon, zip, ...) only to copy
 //! the values out again for burn. The format is small, and a reader of our own can be strict
 //! about hostile input in the way [`GgufError`] documents: every length and count is checked

@@ -2,7 +2,6 @@
 //! BF16, Q8_0, Q4_0 and Q4_1 or as raw bytes of any ggml type) and writes them atomically.
 
 use std::collections::HashSet;
-use std::io::Write;
 use std::path::Path;
 
 use super::error::GgufError;
@@ -285,23 +284,13 @@ impl GgufWriter {
         out
     }
 
-    /// Writes the file to `path` atomically: into a temporary file in the same directory,
-    /// flushed to disk, then renamed over `path`.
+    /// Writes the file to `path` atomically (temporary sibling, fsync, rename, directory
+    /// fsync).
     ///
     /// # Errors
     /// [`crate::Error::Io`] if the temporary file cannot be created, written or renamed.
     pub fn write(&self, path: impl AsRef<Path>) -> crate::Result<()> {
-        let path = path.as_ref();
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let io = |e| crate::Error::io(path, e);
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-        tmp.write_all(&self.to_bytes()).map_err(io)?;
-        tmp.as_file().sync_all().map_err(io)?;
-        tmp.persist(path).map_err(|e| io(e.error))?;
-        Ok(())
+        crate::atomic::write_atomic(path.as_ref(), &self.to_bytes())
     }
 }
 

@@ -9,13 +9,13 @@
 //! fsynced and renamed: after a crash the manifest names only complete shards, and a rerun with
 //! the same settings continues after the last one.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::model::Llama;
+use crate::atomic::write_atomic;
 use crate::hooks::{Activation, Hooks};
 use crate::{Error, Result};
 
@@ -383,28 +383,4 @@ fn write_shard(
         source,
     })?;
     write_atomic(path, &bytes)
-}
-
-/// Writes `bytes` to `path` through a temporary sibling: fsync, rename, fsync the folder.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
-    tmp.write_all(bytes).map_err(|e| Error::io(tmp.path(), e))?;
-    #[cfg(unix)]
-    {
-        // Temporary files are created 0600; a data file is as readable as any other.
-        use std::os::unix::fs::PermissionsExt;
-        let _ = tmp
-            .as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644));
-    }
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| Error::io(tmp.path(), e))?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        // Make the rename durable; not every filesystem supports syncing a directory.
-        let _ = d.sync_all();
-    }
-    Ok(())
 }
