@@ -1,8 +1,21 @@
 //! # sparse-attn — sparse attention for burn
 //!
-//! This crate will hold top-k and block-sparse attention masks — SEA, SparseD, vertical-slash
-//! and Quest — and the kernels that run attention under them, as plain functions over burn
-//! tensors that work on any backend.
+//! One mask type, [`SparseMask`], that every sparse-attention method lowers to without loss
+//! (block lists with full and partial blocks plus per-row key columns, broadcast over batch and
+//! GQA groups), the kernels that run attention under it on any burn backend, and the estimators
+//! that build it: oracle top-k, block top-k, vertical-slash (MInference), Quest, SparseD and SEA.
 //!
-//! It has no public items yet: its issue has not been taken. The algorithms it will implement
-//! are described in the workspace's research notes (`sparse-attn.md`).
+//! The dense masked path, [`masked_dense_attention`], is burn's own attention with the
+//! equivalent bool mask; it is the oracle every sparse kernel is tested against.
+
+mod error;
+pub mod kernel;
+mod layout;
+pub mod mask;
+mod problem;
+
+pub use error::MaskError;
+pub use kernel::{dense_attention, masked_dense_attention};
+pub use layout::AttentionLayout;
+pub use mask::{BlockEntry, BlockSize, Covering, Density, KeptBlock, MaskParts, SparseMask};
+pub use problem::{AttentionProblem, repeat_kv};
