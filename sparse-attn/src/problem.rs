@@ -62,8 +62,14 @@ impl AttentionProblem {
             hk == hv && hk > 0 && h % hk == 0,
             "AttentionProblem: k and v heads must agree and divide the {h} query heads, found {hk} and {hv}"
         );
-        assert!(tk == tv, "AttentionProblem: k_len of k and v must agree, found {tk} and {tv}");
-        assert!(d == dk, "AttentionProblem: head dim of q and k must agree, found {d} and {dk}");
+        assert!(
+            tk == tv,
+            "AttentionProblem: k_len of k and v must agree, found {tk} and {tv}"
+        );
+        assert!(
+            d == dk,
+            "AttentionProblem: head dim of q and k must agree, found {d} and {dk}"
+        );
         assert!(
             tq == self.layout.q_len && tk == self.layout.k_len,
             "AttentionProblem: layout expects q_len {} and k_len {}, found {tq} and {tk}",

@@ -120,7 +120,9 @@ impl SparseMask {
         let rows = (0..batch * heads * layout.q_len)
             .map(|r| {
                 let row = &keep[r * layout.k_len..(r + 1) * layout.k_len];
-                (0..layout.k_len as u32).filter(|&j| row[j as usize]).collect()
+                (0..layout.k_len as u32)
+                    .filter(|&j| row[j as usize])
+                    .collect()
             })
             .collect();
         Ok(Self::from_rows(layout, block, batch, heads, rows)?.reblock(block))
@@ -180,10 +182,14 @@ impl SparseMask {
             block.q,
             block.k
         );
-        self.blocks_with(block, |blocks, kb, r, c| {
-            let e = blocks.entry(kb).or_insert_with(|| vec![0; block.words()]);
-            set_bit(e, r * block.k + c);
-        }, false)
+        self.blocks_with(
+            block,
+            |blocks, kb, r, c| {
+                let e = blocks.entry(kb).or_insert_with(|| vec![0; block.words()]);
+                set_bit(e, r * block.k + c);
+            },
+            false,
+        )
     }
 
     /// Full blocks of size `block` covering every kept cell, with the over-selection counted.
@@ -197,9 +203,13 @@ impl SparseMask {
             block.q,
             block.k
         );
-        let mask = self.blocks_with(block, |blocks, kb, _, _| {
-            blocks.entry(kb).or_default();
-        }, true);
+        let mask = self.blocks_with(
+            block,
+            |blocks, kb, _, _| {
+                blocks.entry(kb).or_default();
+            },
+            true,
+        );
         let kept_before = self.kept_cells();
         Covering {
             over_selected: mask.kept_cells() - kept_before,
@@ -243,6 +253,13 @@ impl SparseMask {
                 }
             }
         }
-        Self::canonical(self.layout, block, self.batch, self.heads, groups, Vec::new())
+        Self::canonical(
+            self.layout,
+            block,
+            self.batch,
+            self.heads,
+            groups,
+            Vec::new(),
+        )
     }
 }

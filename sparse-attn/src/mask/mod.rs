@@ -223,7 +223,9 @@ impl SparseMask {
                 });
             }
         }
-        Ok(Self::canonical(layout, block, batch, heads, blocks, columns))
+        Ok(Self::canonical(
+            layout, block, batch, heads, blocks, columns,
+        ))
     }
 
     /// Builds the canonical form from checked parts.
@@ -420,7 +422,12 @@ impl SparseMask {
     }
 
     /// The kept blocks of mask (batch `b`, head `h`, query block `qb`), sorted by index.
-    pub fn blocks(&self, b: usize, h: usize, qb: usize) -> impl ExactSizeIterator<Item = KeptBlock<'_>> + '_ {
+    pub fn blocks(
+        &self,
+        b: usize,
+        h: usize,
+        qb: usize,
+    ) -> impl ExactSizeIterator<Item = KeptBlock<'_>> + '_ {
         let g = self.group(b, h, qb);
         let words = self.block.words();
         (self.group_ptr[g]..self.group_ptr[g + 1]).map(move |p| KeptBlock {
@@ -440,7 +447,11 @@ impl SparseMask {
 
     /// The largest number of kept blocks of any group.
     pub fn max_block_count(&self) -> usize {
-        self.group_ptr.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0)
+        self.group_ptr
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .max()
+            .unwrap_or(0)
     }
 
     /// The extra columns of mask (batch `b`, head `h`) for query `i` (sorted, none inside a kept
@@ -484,7 +495,11 @@ impl SparseMask {
         let qb = i / self.block.q;
         let kb = (j / self.block.k) as u32;
         if let Some(blk) = self.blocks(b, h, qb).find(|blk| blk.index == kb) {
-            return blk.keeps(i - qb * self.block.q, j - kb as usize * self.block.k, self.block.k);
+            return blk.keeps(
+                i - qb * self.block.q,
+                j - kb as usize * self.block.k,
+                self.block.k,
+            );
         }
         self.columns(b, h, i).binary_search(&(j as u32)).is_ok()
     }
@@ -503,7 +518,9 @@ impl SparseMask {
             }
             n += match blk.cells {
                 None => c1 - c0,
-                Some(_) => (c0..c1).filter(|&j| blk.keeps(r, j - c0, self.block.k)).count(),
+                Some(_) => (c0..c1)
+                    .filter(|&j| blk.keeps(r, j - c0, self.block.k))
+                    .count(),
             };
         }
         n
@@ -525,7 +542,13 @@ impl SparseMask {
 
 /// Whether any / every cell of rows `r0..r1` × keys `c0..c1` is valid. Valid key counts grow
 /// with the row, so the first and last rows decide.
-fn block_validity(layout: &AttentionLayout, r0: usize, r1: usize, c0: usize, c1: usize) -> (bool, bool) {
+fn block_validity(
+    layout: &AttentionLayout,
+    r0: usize,
+    r1: usize,
+    c0: usize,
+    c1: usize,
+) -> (bool, bool) {
     if r0 >= r1 || c0 >= c1 {
         return (false, false);
     }

@@ -59,7 +59,12 @@ impl SparseMask {
                     dims == [batch, k_len],
                     "SparseMask::to_masked_tensor: key_padding must be [{batch}, {k_len}], found {dims:?}"
                 );
-                masked.bool_or(pad.reshape([batch, 1, 1, k_len]).expand([batch, query_heads, q_len, k_len]))
+                masked.bool_or(pad.reshape([batch, 1, 1, k_len]).expand([
+                    batch,
+                    query_heads,
+                    q_len,
+                    k_len,
+                ]))
             }
         }
     }

@@ -4,7 +4,16 @@ use super::*;
 
 /// A layout, a block size, batch, heads and a dense keep-bitmap of them.
 fn masks() -> impl Strategy<Value = (AttentionLayout, BlockSize, usize, usize, Vec<bool>)> {
-    (1usize..14, 0usize..6, any::<bool>(), 1usize..6, 1usize..6, 1usize..3, 1usize..3, 0.0f64..1.0)
+    (
+        1usize..14,
+        0usize..6,
+        any::<bool>(),
+        1usize..6,
+        1usize..6,
+        1usize..3,
+        1usize..3,
+        0.0f64..1.0,
+    )
         .prop_flat_map(|(q_len, extra, causal, bq, bk, batch, heads, p)| {
             let k_len = q_len + extra;
             let layout = if causal {
@@ -142,8 +151,14 @@ fn all_and_empty_have_density_one_and_zero() {
     let l = AttentionLayout::causal(10);
     let all = SparseMask::all(l, BlockSize::square(4), 1, 1);
     assert_eq!(all.density().overall(), 1.0);
-    assert!(!all.has_partial_blocks(), "diagonal blocks are full: causal applies on top");
-    assert_eq!(SparseMask::empty(l, BlockSize::square(4), 2, 3).kept_cells(), 0);
+    assert!(
+        !all.has_partial_blocks(),
+        "diagonal blocks are full: causal applies on top"
+    );
+    assert_eq!(
+        SparseMask::empty(l, BlockSize::square(4), 2, 3).kept_cells(),
+        0
+    );
 }
 
 #[test]
@@ -160,26 +175,49 @@ fn bad_parts_are_typed_errors() {
     };
     assert_eq!(
         SparseMask::from_parts(parts(vec![vec![]], vec![])),
-        Err(MaskError::GroupCount { expected: 2, found: 1 })
+        Err(MaskError::GroupCount {
+            expected: 2,
+            found: 1
+        })
     );
     assert_eq!(
         SparseMask::from_parts(parts(vec![vec![BlockEntry::full(2)], vec![]], vec![])),
-        Err(MaskError::BlockOutOfRange { group: 0, block: 2, n_blocks: 2 })
+        Err(MaskError::BlockOutOfRange {
+            group: 0,
+            block: 2,
+            n_blocks: 2
+        })
     );
     assert_eq!(
-        SparseMask::from_parts(parts(vec![vec![], vec![]], vec![vec![4], vec![], vec![], vec![]])),
-        Err(MaskError::ColumnOutOfRange { row: 0, column: 4, k_len: 4 })
+        SparseMask::from_parts(parts(
+            vec![vec![], vec![]],
+            vec![vec![4], vec![], vec![], vec![]]
+        )),
+        Err(MaskError::ColumnOutOfRange {
+            row: 0,
+            column: 4,
+            k_len: 4
+        })
     );
     assert!(matches!(
         SparseMask::from_parts(parts(
-            vec![vec![BlockEntry { index: 0, cells: Some(vec![0, 0]) }], vec![]],
+            vec![
+                vec![BlockEntry {
+                    index: 0,
+                    cells: Some(vec![0, 0])
+                }],
+                vec![]
+            ],
             vec![]
         )),
         Err(MaskError::BitmapLength { .. })
     ));
     assert!(matches!(
         SparseMask::from_dense(l, b, 1, 1, &[true; 3]),
-        Err(MaskError::DenseLength { expected: 16, found: 3 })
+        Err(MaskError::DenseLength {
+            expected: 16,
+            found: 3
+        })
     ));
 }
 
