@@ -179,6 +179,10 @@ impl<S: ActivationSource> BatchStream<S> {
     /// Builds the stream with a given calibration (e.g. the training stream's, for a held-out
     /// split that must be filtered and scaled the same way).
     ///
+    /// The calibration's normaliser is applied only when `config.normalise` is set: with
+    /// `with_normalise(false)` the stream serves raw rows (filtered with the calibration's norm
+    /// limit), which is what an exported SAE — normalisation folded into its weights — expects.
+    ///
     /// # Errors
     /// Source errors.
     pub fn with_calibration(
@@ -353,7 +357,12 @@ impl<S: ActivationSource> BatchStream<S> {
                 }
             }
         }
-        normaliser.apply(&mut self.block);
+        // `normalise: false` means raw rows, whatever the calibration's normaliser (a held-out
+        // stream for an exported, normalisation-folded SAE reuses the training calibration for
+        // its filters only).
+        if self.state.config.normalise {
+            normaliser.apply(&mut self.block);
+        }
         self.order.clear();
         self.order.extend(0..self.block_rows as u32);
         let mut rng = rng_for(
@@ -520,6 +529,25 @@ mod tests {
         let b = s.next_batch().unwrap().unwrap();
         let mean = b.chunks(4).map(row_norm).sum::<f32>() / 10.0;
         approx::assert_relative_eq!(mean, 2.0, max_relative = 1e-5);
+    }
+
+    #[test]
+    fn normalise_false_serves_raw_rows_even_with_a_scaling_calibration() {
+        let v: Vec<f32> = (0..40).map(|i| (i % 7) as f32 + 1.0).collect();
+        let cfg = BatchStreamConfig::new(10)
+            .with_repeat(false)
+            .with_shuffle_rows(1);
+        let trained = BatchStream::new(InMemorySource::new(v.clone(), 4).unwrap(), cfg.clone())
+            .unwrap()
+            .calibration();
+        assert_ne!(trained.normaliser, Normaliser::identity());
+        let mut raw = BatchStream::with_calibration(
+            InMemorySource::new(v.clone(), 4).unwrap(),
+            cfg.with_normalise(false),
+            trained,
+        )
+        .unwrap();
+        assert_eq!(raw.next_batch().unwrap().unwrap(), v[..40].to_vec());
     }
 
     #[test]

@@ -11,8 +11,12 @@ use crate::{ActivationSource, BatchStream, Error, Result};
 /// — and reports sae-core's reconstruction and sparsity metrics (FVU, explained variance, L0,
 /// dead and dense fractions, ...). At most `max_batches` batches are read when given.
 ///
-/// Inputs are the stream's (normalised) rows; FVU, L0 and the firing statistics do not depend on
-/// the normalising scale.
+/// Inputs are the stream's rows: normalised when the stream's config normalises (with the
+/// calibration it was built with), raw with `with_normalise(false)`. Evaluate a trained SAE on a
+/// normalising stream built with the training calibration, and an *exported* SAE (normalisation
+/// folded into its weights, [`Trainer::export`](crate::Trainer::export)) on a raw stream: the two
+/// give the same metrics. Mixing them up changes FVU and L0 (biases and thresholds are not scale
+/// invariant).
 ///
 /// # Errors
 /// Stream errors; [`Error::WidthMismatch`] if the stream's width is not the SAE's; [`Error::Empty`]
