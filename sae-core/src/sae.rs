@@ -48,7 +48,8 @@ impl Architecture {
 
     /// The canonical name: SAELens' `architecture` string where SAELens has the architecture
     /// (`standard`, `topk`, `batchtopk`, `jumprelu`, `gated`, `matryoshka_batchtopk`,
-    /// `matching_pursuit`), our own otherwise (`abs_topk`, `top_afa`, `archetypal`).
+    /// `matching_pursuit`, `abstopk` — SAELens ≥ 6.54 spells AbsTopK so), our own otherwise
+    /// (`top_afa`, `archetypal`).
     pub fn name(self) -> &'static str {
         match self {
             Architecture::Relu => "standard",
@@ -57,10 +58,20 @@ impl Architecture {
             Architecture::JumpRelu => "jumprelu",
             Architecture::Gated => "gated",
             Architecture::Matryoshka => "matryoshka_batchtopk",
-            Architecture::AbsTopK => "abs_topk",
+            Architecture::AbsTopK => "abstopk",
             Architecture::MatchingPursuit => "matching_pursuit",
             Architecture::TopAfa => "top_afa",
             Architecture::Archetypal => "archetypal",
+        }
+    }
+
+    /// The architecture a file's `architecture` string names: the canonical
+    /// [`name`](Self::name) or an older spelling this crate wrote (`abs_topk`, before SAELens
+    /// had AbsTopK as `abstopk`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "abs_topk" => Some(Architecture::AbsTopK),
+            _ => Self::ALL.into_iter().find(|a| a.name() == name),
         }
     }
 }

@@ -100,7 +100,8 @@ impl AbsTopKSaeConfig {
 /// kernel). L0 must count `f ≠ 0` (not `f > 0` as SAELens' L0 does), and aux-K must rank
 /// `|pre|`: [`TrainingOutput::signed_codes`] is true. Loss terms: `"mse"`.
 ///
-/// SAELens has no AbsTopK architecture in v6.18, so files name it `abs_topk` (our name).
+/// Files name it `abstopk`, SAELens' own name (SAELens ≥ 6.54); the `abs_topk` this crate wrote
+/// before SAELens had it still reads.
 #[derive(Module, Debug)]
 pub struct AbsTopKSae {
     /// Encoder weights `[d_in, d_sae]`.

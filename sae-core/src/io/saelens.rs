@@ -110,8 +110,8 @@ impl SaeLensSaveOptions {
     }
 }
 
-/// Whether SAELens 6.18's inference loader knows the architecture (`matching_pursuit` is in
-/// SAELens after PR #601).
+/// Whether SAELens' inference loader knows the architecture (`matching_pursuit` is in SAELens
+/// after PR #601, `abstopk` in 6.54; checked against SAELens 6.54.12 itself, folders both ways).
 fn saelens_loadable(a: Architecture) -> bool {
     matches!(
         a,
@@ -120,6 +120,7 @@ fn saelens_loadable(a: Architecture) -> bool {
             | Architecture::JumpRelu
             | Architecture::Gated
             | Architecture::MatchingPursuit
+            | Architecture::AbsTopK
     )
 }
 
@@ -131,7 +132,7 @@ fn saelens_loadable(a: Architecture) -> bool {
 /// Tensor names and orientations are SAELens': `W_enc [d_in, d_sae]`, `W_dec [d_sae, d_in]`,
 /// `b_enc`, `b_dec`, JumpReLU `threshold` (θ, not its log), Gated `b_gate`, `r_mag`, `b_mag`,
 /// BatchTopK `topk_threshold` (a scalar). Architectures SAELens lacks use this crate's names
-/// (`abs_topk`, `top_afa`, `archetypal` with `candidates`, `mixing`, `relaxation`,
+/// (`top_afa`, `archetypal` with `candidates`, `mixing`, `relaxation`,
 /// `log_multiplier`), which SAELens rejects as unknown instead of misreading.
 ///
 /// ```

@@ -258,10 +258,8 @@ impl SaeLensConfig {
     fn parse_v6(map: &Map<String, Value>, path: &Path) -> Result<Self> {
         let f = Fields::new(path, map);
         let name = f.str("architecture")?;
-        let architecture = Architecture::ALL
-            .into_iter()
-            .find(|a| a.name() == name)
-            .ok_or_else(|| Error::UnknownArchitecture {
+        let architecture =
+            Architecture::from_name(name).ok_or_else(|| Error::UnknownArchitecture {
                 path: path.to_path_buf(),
                 name: name.to_string(),
                 known: Architecture::ALL.map(|a| a.name()).join(", "),

@@ -391,17 +391,21 @@ fn negative_thresholds_are_invalid_values() {
 
 #[test]
 fn unrepresentable_architectures_are_refused_when_saelens_must_load_them() {
-    let sae: AnySae = AbsTopKSaeConfig::new(4, 8, 2).init(&device()).into();
+    let sae: AnySae = sae_core::TopAfaSaeConfig::new(4, 8).init(&device()).into();
     let strict = SaeLensSaveOptions::new().require_saelens_loadable(true);
     let e = SaeLensFolder::from_sae(&sae, &strict).unwrap_err();
     assert!(
         matches!(e, Error::Unrepresentable { ref architecture, format: "SAELens", .. }
-        if architecture == "abs_topk"),
+        if architecture == "top_afa"),
         "{e}"
     );
     // Without the flag it is written under its own name, which SAELens refuses rather than misreads.
     let folder = SaeLensFolder::from_sae(&sae, &SaeLensSaveOptions::new()).unwrap();
-    assert_eq!(folder.config.to_json()["architecture"], "abs_topk");
+    assert_eq!(folder.config.to_json()["architecture"], "top_afa");
+    // AbsTopK is SAELens' own `abstopk` (≥ 6.54): written under that name, loadable.
+    let abs: AnySae = AbsTopKSaeConfig::new(4, 8, 2).init(&device()).into();
+    let folder = SaeLensFolder::from_sae(&abs, &strict).unwrap();
+    assert_eq!(folder.config.to_json()["architecture"], "abstopk");
     // A BatchTopK checkpoint is a training-only SAELens architecture.
     let b: AnySae = sae_core::BatchTopKSaeConfig::new(4, 8, 2.0)
         .init(&device())
@@ -519,4 +523,18 @@ fn sparsify_shape_errors() {
         matches!(e, Error::TensorShape { ref name, .. } if name == "encoder.weight"),
         "{e}"
     );
+}
+
+#[test]
+fn the_older_abs_topk_name_still_reads() {
+    device().seed(9);
+    let sae: AnySae = AbsTopKSaeConfig::new(4, 8, 2).init(&device()).into();
+    let dir = tempfile::tempdir().unwrap();
+    save_saelens(&sae, dir.path(), &SaeLensSaveOptions::new()).unwrap();
+    edit_cfg(dir.path(), |cfg| {
+        assert_eq!(cfg["architecture"], "abstopk");
+        cfg.insert("architecture".into(), json!("abs_topk"));
+    });
+    let back = load_saelens(dir.path(), &device()).unwrap();
+    assert_eq!(back.sae.architecture(), sae_core::Architecture::AbsTopK);
 }

@@ -254,7 +254,7 @@ fn inference_names_match_saelens() {
         "jumprelu",
         "gated",
         "jumprelu",
-        "abs_topk",
+        "abstopk",
         "matching_pursuit",
         "top_afa",
         "topk",
