@@ -88,11 +88,22 @@ fn parse_lines(path: &Path) -> Result<Vec<(usize, RawRecord)>> {
         let rec: RawRecord = serde_json::from_str(&line).map_err(|e| Error::Jsonl {
             path: path.to_path_buf(),
             line: i + 1,
-            reason: e.to_string(),
+            reason: explain_json_error(&line, e),
         })?;
         out.push((i + 1, rec));
     }
     Ok(out)
+}
+
+/// serde's message, plus the likely cause when the line holds a non-finite number: JSON has no
+/// NaN or Infinity (Python's `json.dumps` writes them anyway), and serde only says "expected value".
+fn explain_json_error(line: &str, e: serde_json::Error) -> String {
+    let non_finite = ["NaN", "Infinity"].iter().any(|w| line.contains(w));
+    if non_finite && e.is_syntax() {
+        format!("{e} (NaN and Infinity are not JSON numbers; write finite weights)")
+    } else {
+        e.to_string()
+    }
 }
 
 fn to_vector(
@@ -275,6 +286,24 @@ mod tests {
             std::fs::write(&path, format!("{{\"id\": 0, \"vector\": {{}}}}\n{case}\n")).unwrap();
             let err = read_jsonl(&path).unwrap_err();
             assert!(matches!(err, Error::Jsonl { line: 2, .. }), "{case}: {err}");
+        }
+    }
+
+    #[test]
+    fn nan_says_that_nan_is_not_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nan.jsonl");
+        for weight in ["NaN", "Infinity", "-Infinity"] {
+            std::fs::write(
+                &path,
+                format!("{{\"id\": 0, \"vector\": {{\"a\": {weight}}}}}\n"),
+            )
+            .unwrap();
+            let err = read_jsonl(&path).unwrap_err().to_string();
+            assert!(
+                err.contains("NaN and Infinity are not JSON numbers"),
+                "{weight}: {err}"
+            );
         }
     }
 }
