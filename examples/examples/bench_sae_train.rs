@@ -829,7 +829,12 @@ fn real(path: &std::path::Path, steps: u64, only: &Only) -> Result<(), Box<dyn E
     Ok(())
 }
 
-fn main() -> Result<(), Box<dyn Error>> {
+fn main() {
+    // Errors print with their Display message, not Debug.
+    examples::exit_on_error(run());
+}
+
+fn run() -> Result<(), Box<dyn Error>> {
     let mut sections = Vec::new();
     let mut real_arg = None;
     let mut reps = 7;

@@ -28,7 +28,12 @@ const STEPS: u64 = 1_500;
 const WIDTH: usize = 2_048;
 const BATCH: usize = 1_024;
 
-fn main() -> Result<(), Box<dyn Error>> {
+fn main() {
+    // Errors print with their Display message, not Debug.
+    examples::exit_on_error(run());
+}
+
+fn run() -> Result<(), Box<dyn Error>> {
     let device = examples::device();
     let train_device = device.clone().autodiff();
     train_device.seed(0);

@@ -61,7 +61,12 @@ struct Args {
 /// A per-query metric of a ranking against its judgements.
 type Metric = dyn Fn(&[String], &HashMap<String, i32>) -> f64;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() {
+    // Errors print with their Display message, not Debug.
+    examples::exit_on_error(run());
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let t = Instant::now();
     let (docs, vocab) = read_jsonl(&args.docs)?;

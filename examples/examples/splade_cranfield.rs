@@ -49,7 +49,12 @@ struct Args {
 
 type Vectors = Vec<Vec<(u32, f32)>>;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() {
+    // Errors print with their Display message, not Debug.
+    examples::exit_on_error(run());
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let data = args
         .data
