@@ -11,7 +11,7 @@ use super::layout::check_layout;
 use super::saelens_config::{
     NormalizeActivations, ReshapeActivations, SAELENS_FORMAT_VERSION, SaeLensConfig,
 };
-use super::tensors::{HostTensor, TensorSet, read_safetensors, write_safetensors};
+use super::tensors::{HostTensor, TensorSet, read_safetensors, safetensors_bytes};
 use crate::metrics::SparsityReport;
 use crate::{AnySae, Architecture, Error, Result, SparseAutoencoder};
 
@@ -279,39 +279,40 @@ impl SaeLensFolder {
         Ok(())
     }
 
-    /// Writes the folder: `sae_weights.safetensors`, `sparsity.safetensors` (or removes a stale
-    /// one when there is no sparsity), then `cfg.json`, each atomically. The directory is
-    /// created if needed.
+    /// Writes the folder — `sae_weights.safetensors`, `sparsity.safetensors` when there is a
+    /// sparsity, `cfg.json` — as one unit: it is built under a hidden temporary sibling and
+    /// replaces an existing folder in one step, so a crash leaves the old SAE or the new one,
+    /// never new weights under an old config. Files are 0644. Other files already in the folder
+    /// (not a stale `sparsity.safetensors`) are kept; a folder holding a sub-directory is refused.
     ///
     /// # Errors
     /// The checks of [`validate`](Self::validate) (nothing is written that [`read`](Self::read)
-    /// would refuse); [`Error::Io`] naming the file that could not be written.
+    /// would refuse); [`Error::Io`] naming the path that could not be written.
     pub fn write(&self, dir: impl AsRef<Path>) -> Result<()> {
         self.validate()?;
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
         let meta = BTreeMap::from([("format".to_string(), "pt".to_string())]);
-        write_safetensors(&dir.join(WEIGHTS_FILENAME), &self.tensors, &meta)?;
-        let sparsity_path = dir.join(SPARSITY_FILENAME);
-        match &self.sparsity {
+        let weights = safetensors_bytes(&dir.join(WEIGHTS_FILENAME), &self.tensors, &meta)?;
+        let sparsity = match &self.sparsity {
             Some(s) => {
                 let t = TensorSet::from([("sparsity".to_string(), s.clone())]);
-                write_safetensors(&sparsity_path, &t, &meta)?;
+                Some(safetensors_bytes(&dir.join(SPARSITY_FILENAME), &t, &meta)?)
             }
-            None if sparsity_path.exists() => {
-                std::fs::remove_file(&sparsity_path).map_err(|source| Error::Io {
-                    path: sparsity_path,
-                    source,
-                })?;
-            }
-            None => {}
-        }
+            None => None,
+        };
         let json = serde_json::to_vec_pretty(&Value::Object(self.config.to_json()))
             .expect("a JSON map serialises");
-        super::atomic::write_atomic(&dir.join(CFG_FILENAME), &json)
+        let mut files: Vec<(&str, &[u8])> =
+            vec![(WEIGHTS_FILENAME, &weights), (CFG_FILENAME, &json)];
+        if let Some(s) = &sparsity {
+            files.push((SPARSITY_FILENAME, s));
+        }
+        // A stale sparsity file from an earlier save is one of ours: never carried over.
+        super::atomic::write_folder_atomic(
+            dir,
+            &files,
+            &[WEIGHTS_FILENAME, CFG_FILENAME, SPARSITY_FILENAME],
+        )
     }
 
     /// The SAE module this folder describes.

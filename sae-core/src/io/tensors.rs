@@ -298,6 +298,18 @@ pub(crate) fn write_safetensors(
     tensors: &TensorSet,
     metadata: &BTreeMap<String, String>,
 ) -> Result<()> {
+    write_atomic(path, &safetensors_bytes(path, tensors, metadata)?)
+}
+
+/// The safetensors file of `tensors` as bytes (`path` names it in errors).
+///
+/// # Errors
+/// [`Error::Safetensors`] if serialisation fails.
+pub(crate) fn safetensors_bytes(
+    path: &Path,
+    tensors: &TensorSet,
+    metadata: &BTreeMap<String, String>,
+) -> Result<Vec<u8>> {
     let views = tensors
         .iter()
         .map(|(name, tensor)| (name.as_str(), F32View { tensor }));
@@ -311,7 +323,7 @@ pub(crate) fn write_safetensors(
         path: PathBuf::from(path),
         source,
     })?;
-    write_atomic(path, &bytes)
+    Ok(bytes)
 }
 
 #[cfg(test)]
