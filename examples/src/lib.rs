@@ -7,6 +7,10 @@ use std::path::PathBuf;
 
 use burn::prelude::Device;
 
+pub mod plot;
+pub mod sotu;
+pub mod sparse_bridge;
+
 /// The device the examples run on.
 ///
 /// A GPU backend when the crate is built with the `cuda` or `wgpu` feature, burn's `flex` CPU

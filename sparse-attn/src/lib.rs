@@ -7,15 +7,22 @@
 //!
 //! The dense masked path, [`masked_dense_attention`], is burn's own attention with the
 //! equivalent bool mask; it is the oracle every sparse kernel is tested against.
+//!
+//! [`quality`] judges a mask against dense attention without a model: attention-mass recall,
+//! output relative error, oracle top-k recall, KL and achieved density, in query chunks.
 
 mod error;
 pub mod kernel;
 mod layout;
 pub mod mask;
 mod problem;
+pub mod quality;
 
 pub use error::MaskError;
 pub use kernel::{dense_attention, masked_dense_attention};
 pub use layout::AttentionLayout;
 pub use mask::{BlockEntry, BlockSize, Covering, Density, KeptBlock, MaskParts, SparseMask};
 pub use problem::{AttentionProblem, repeat_kv};
+pub use quality::{
+    Candidate, HeadQuality, MaskQuality, QualityOptions, evaluate_masks, mask_quality,
+};
