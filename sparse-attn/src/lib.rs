@@ -9,6 +9,7 @@
 //! equivalent bool mask; it is the oracle every sparse kernel is tested against.
 
 mod error;
+pub mod estimator;
 pub mod kernel;
 mod layout;
 pub mod mask;
