@@ -12,6 +12,7 @@
 //! output relative error, oracle top-k recall, KL and achieved density, in query chunks.
 
 mod error;
+pub mod estimator;
 pub mod kernel;
 mod layout;
 pub mod mask;

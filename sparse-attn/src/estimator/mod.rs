@@ -1,0 +1,3 @@
+//! Estimators that build a [`SparseMask`](crate::SparseMask) from an attention call.
+
+pub mod sea;
