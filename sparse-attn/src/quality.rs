@@ -268,9 +268,9 @@ pub fn evaluate_masks(
                 let i = i0 + row % c;
                 let src = &p[row * kmax..(row + 1) * kmax];
                 let mut n = 0;
-                for j in 0..layout.valid_keys(i).min(kmax) {
+                for (j, &value) in src.iter().enumerate().take(layout.valid_keys(i)) {
                     if !padded(bi, j) {
-                        out[n] = src[j];
+                        out[n] = value;
                         n += 1;
                     }
                 }

@@ -47,6 +47,7 @@ fn set_mode(_: &Path, _: u32) -> std::io::Result<()> {
 ///
 /// # Errors
 /// [`Error::Io`] naming the file that could not be created, written, synced or renamed.
+#[cfg(test)]
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = parent_of(path);
     let io = io_at(path);

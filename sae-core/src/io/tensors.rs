@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView, View};
 
+#[cfg(test)]
 use super::atomic::write_atomic;
 use crate::{Error, Result};
 
@@ -293,6 +294,7 @@ impl View for F32View<'_> {
 ///
 /// # Errors
 /// [`Error::Io`] if the file cannot be written.
+#[cfg(test)]
 pub(crate) fn write_safetensors(
     path: &Path,
     tensors: &TensorSet,

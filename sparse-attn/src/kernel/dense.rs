@@ -76,7 +76,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn host(t: &Tensor<4>) -> Vec<f32> {
-        t.to_data().convert::<f32>().into_vec().unwrap()
+        t.to_data().convert::<f32>().try_into_vec::<f32>().unwrap()
     }
 
     /// Softmax attention over the mask's kept cells, on the host, straight from the definition.
