@@ -1,6 +1,6 @@
 //! Kernels that run attention under a [`SparseMask`](crate::SparseMask).
 //!
-//! [`dense_masked_attention`] is burn's own attention with the equivalent bool mask: the
+//! [`masked_dense_attention`] is burn's own attention with the equivalent bool mask: the
 //! fallback above the crossover density and the oracle every other kernel is tested against.
 
 mod dense;
