@@ -2,8 +2,10 @@
 //!
 //! One mask type, [`SparseMask`], that every sparse-attention method lowers to without loss
 //! (block lists with full and partial blocks plus per-row key columns, broadcast over batch and
-//! GQA groups), the kernels that run attention under it on any burn backend, and the estimators
-//! that build it: oracle top-k, block top-k, vertical-slash (MInference), Quest, SparseD and SEA.
+//! GQA groups), the dense masked oracle, model-free quality metrics, and SEA's trainable mask
+//! estimator. *Planned*: the sparse kernels (block gather, element gather, a CPU kernel, a
+//! dispatcher) and the other estimators (oracle top-k, block top-k, vertical-slash, Quest,
+//! SparseD) with their schedules.
 //!
 //! The dense masked path, [`masked_dense_attention`], is burn's own attention with the
 //! equivalent bool mask; it is the oracle every sparse kernel is tested against.
