@@ -8,14 +8,22 @@
 //! The dense masked path, [`masked_dense_attention`], is burn's own attention with the
 //! equivalent bool mask; it is the oracle every sparse kernel is tested against.
 
+pub mod budget;
 mod error;
+pub mod estimator;
 pub mod kernel;
 mod layout;
 pub mod mask;
 mod problem;
+pub mod schedule;
 
+pub use budget::{Budget, Forced, RowSelector, SplitSelector, select_shared};
 pub use error::MaskError;
+pub use estimator::{
+    BlockTopK, Oracle, SlashRaster, VerticalSlash, VerticalSlashEstimate, block_density,
+};
 pub use kernel::{dense_attention, masked_dense_attention};
 pub use layout::AttentionLayout;
 pub use mask::{BlockEntry, BlockSize, Covering, Density, KeptBlock, MaskParts, SparseMask};
 pub use problem::{AttentionProblem, repeat_kv};
+pub use schedule::{Schedule, StepAction};

@@ -1,0 +1,12 @@
+//! Estimators: build a [`SparseMask`](crate::SparseMask) from a problem's q and k.
+
+mod block_topk;
+mod host;
+mod oracle;
+#[cfg(test)]
+mod test_util;
+mod vertical_slash;
+
+pub use block_topk::{BlockTopK, block_density};
+pub use oracle::Oracle;
+pub use vertical_slash::{SlashRaster, VerticalSlash, VerticalSlashEstimate};
