@@ -2,10 +2,10 @@
 //!
 //! One mask type, [`SparseMask`], that every sparse-attention method lowers to without loss
 //! (block lists with full and partial blocks plus per-row key columns, broadcast over batch and
-//! GQA groups), the dense masked oracle, model-free quality metrics, and SEA's trainable mask
-//! estimator. *Planned*: the sparse kernels (block gather, element gather, a CPU kernel, a
-//! dispatcher) and the other estimators (oracle top-k, block top-k, vertical-slash, Quest,
-//! SparseD) with their schedules.
+//! GQA groups), the dense masked oracle, model-free quality metrics, budget policies and
+//! schedules, and the estimators oracle top-k, block top-k (Sparse Frontier), vertical-slash
+//! (MInference, FlexPrefill's coverage variant) and SEA's trainable estimator. *Planned*: the
+//! sparse kernels (block gather, element gather, a CPU kernel, a dispatcher), Quest and SparseD.
 //!
 //! The dense masked path, [`masked_dense_attention`], is burn's own attention with the
 //! equivalent bool mask; it is the oracle every sparse kernel is tested against.
@@ -13,6 +13,7 @@
 //! [`quality`] judges a mask against dense attention without a model: attention-mass recall,
 //! output relative error, oracle top-k recall, KL and achieved density, in query chunks.
 
+pub mod budget;
 mod error;
 pub mod estimator;
 pub mod kernel;
@@ -20,8 +21,13 @@ mod layout;
 pub mod mask;
 mod problem;
 pub mod quality;
+pub mod schedule;
 
+pub use budget::{Budget, Forced, RowSelector, SplitSelector, select_shared};
 pub use error::MaskError;
+pub use estimator::{
+    BlockTopK, Oracle, SlashRaster, VerticalSlash, VerticalSlashEstimate, block_density,
+};
 pub use kernel::{dense_attention, masked_dense_attention};
 pub use layout::AttentionLayout;
 pub use mask::{BlockEntry, BlockSize, Covering, Density, KeptBlock, MaskParts, SparseMask};
@@ -29,3 +35,4 @@ pub use problem::{AttentionProblem, repeat_kv};
 pub use quality::{
     Candidate, HeadQuality, MaskQuality, QualityOptions, evaluate_masks, mask_quality,
 };
+pub use schedule::{Schedule, StepAction};

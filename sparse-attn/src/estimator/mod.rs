@@ -1,3 +1,13 @@
-//! Estimators that build a [`SparseMask`](crate::SparseMask) from an attention call.
+//! Estimators: build a [`SparseMask`](crate::SparseMask) from a problem's q and k.
 
+mod block_topk;
+mod host;
+mod oracle;
 pub mod sea;
+#[cfg(test)]
+mod test_util;
+mod vertical_slash;
+
+pub use block_topk::{BlockTopK, block_density};
+pub use oracle::Oracle;
+pub use vertical_slash::{SlashRaster, VerticalSlash, VerticalSlashEstimate};
