@@ -28,7 +28,10 @@ pub use error::MaskError;
 pub use estimator::{
     BlockTopK, Oracle, SlashRaster, VerticalSlash, VerticalSlashEstimate, block_density,
 };
-pub use kernel::{dense_attention, masked_dense_attention};
+pub use kernel::{
+    Crossover, GatherPlan, KernelChoice, choose_kernel, dense_attention, gather_attention,
+    masked_dense_attention, sparse_attention,
+};
 pub use layout::AttentionLayout;
 pub use mask::{BlockEntry, BlockSize, Covering, Density, KeptBlock, MaskParts, SparseMask};
 pub use problem::{AttentionProblem, repeat_kv};

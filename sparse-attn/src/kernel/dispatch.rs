@@ -1,0 +1,126 @@
+//! Choosing the kernel: gather below the measured crossover, dense masked attention above it.
+//!
+//! Gathering pays per kept cell (index traffic, a padded per-chunk list, small matrix products),
+//! dense attention pays per valid cell at full matmul speed. The crossover is the fraction of
+//! valid cells the gather kernel computes ([`GatherPlan::gathered_cells`], list padding included)
+//! above which dense is faster. It depends on the backend and on the mask's shape — whole blocks
+//! multiply as matrices, per-row columns are vector work — so [`Crossover`] keeps two figures.
+//!
+//! The defaults are what `bench_sparse_attn` measured on burn's CPU `flex` backend (simd +
+//! rayon, 2 cores, head dim 64; docs/benchmarks.md#sparse-attn has the run). No GPU was
+//! available to measure there; pass your own [`Crossover`] for another backend.
+
+use burn::prelude::*;
+
+use super::gather::{GatherPlan, gather_attention_planned};
+use super::masked_dense_attention;
+use crate::mask::SparseMask;
+use crate::problem::AttentionProblem;
+
+/// Crossover densities (fractions of the valid cells computed by the gather kernel) above which
+/// dense masked attention is used.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Crossover {
+    /// For masks of whole blocks (block-gather + matmul).
+    pub blocks: f64,
+    /// For masks whose work is mostly per-row columns (element gather).
+    pub columns: f64,
+}
+
+impl Crossover {
+    /// burn `flex` on the CPU, measured by `bench_sparse_attn` (see the module docs).
+    pub const FLEX_CPU: Self = Self {
+        blocks: 0.6,
+        columns: 0.08,
+    };
+
+    /// Always gather (for tests and for measuring).
+    pub const ALWAYS_GATHER: Self = Self {
+        blocks: f64::INFINITY,
+        columns: f64::INFINITY,
+    };
+}
+
+impl Default for Crossover {
+    fn default() -> Self {
+        Self::FLEX_CPU
+    }
+}
+
+/// The kernel [`sparse_attention`] runs for a problem and mask.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum KernelChoice {
+    /// Gather the kept cells; `work` is the computed fraction of valid cells.
+    Gather {
+        /// Gathered cells / valid cells.
+        work: f64,
+    },
+    /// burn's attention with the equivalent bool mask; `work` as above (what gathering would
+    /// have cost).
+    Dense {
+        /// Gathered cells / valid cells.
+        work: f64,
+    },
+}
+
+/// Decides which kernel runs `mask` on `p` under `crossover`.
+pub fn choose_kernel(
+    p: &AttentionProblem,
+    mask: &SparseMask,
+    crossover: Crossover,
+) -> (KernelChoice, GatherPlan) {
+    let [b, h, _, _] = p.q.dims();
+    let hk = p.k.dims()[1];
+    let plan = GatherPlan::new(mask, b, h, hk);
+    (decide(mask, &plan, b, h, crossover), plan)
+}
+
+fn decide(
+    mask: &SparseMask,
+    plan: &GatherPlan,
+    batch: usize,
+    heads: usize,
+    crossover: Crossover,
+) -> KernelChoice {
+    let bk = mask.block_size().k;
+    let valid = mask.layout().valid_cells() as f64 * (batch * heads) as f64;
+    let gathered = plan.gathered_cells(bk) as f64;
+    let work = if valid > 0.0 { gathered / valid } else { 0.0 };
+    // Which figure applies: the share of the work that is per-row columns.
+    let column_cells = (plan.units() * plan.rows * plan.max_columns()) as f64;
+    let limit = if column_cells * 2.0 > gathered {
+        crossover.columns
+    } else {
+        crossover.blocks
+    };
+    if work <= limit {
+        KernelChoice::Gather { work }
+    } else {
+        KernelChoice::Dense { work }
+    }
+}
+
+/// Sparse attention with the kernel [`choose_kernel`] picks: gather below the crossover, dense
+/// masked attention above it. Same result either way (up to float rounding).
+///
+/// # Panics
+/// If the problem's shapes are inconsistent or the mask does not match its layout, batch or
+/// heads.
+pub fn sparse_attention(
+    p: &AttentionProblem,
+    mask: &SparseMask,
+    crossover: Crossover,
+) -> Tensor<4> {
+    p.check();
+    assert!(
+        mask.layout() == p.layout,
+        "sparse_attention: mask layout {:?} differs from the problem's {:?}",
+        mask.layout(),
+        p.layout
+    );
+    let (choice, plan) = choose_kernel(p, mask, crossover);
+    match choice {
+        KernelChoice::Gather { .. } => gather_attention_planned(p, mask, &plan),
+        KernelChoice::Dense { .. } => masked_dense_attention(p, mask),
+    }
+}
