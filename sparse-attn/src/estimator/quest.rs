@@ -26,7 +26,10 @@
 //! Quest's pages other than the last are always complete, so "the others" are the complete
 //! pages, except when the last page itself is complete (its length is a multiple of `P`): then
 //! it is still the current page and competes with nobody. With `page_budget ≥ n_pages` every
-//! page is kept (the reference skips its estimate then).
+//! page is kept (the reference skips its estimate then). The repository's accuracy-evaluation
+//! path (`evaluation/quest_attention.py`, a masked-softmax emulation) differs: it keeps the top
+//! `min(max(3, token_budget / P), n_pages)` of *all* pages, the partial last one among them,
+//! with nothing forced; the kernel path above is what Quest runs and measures.
 //!
 //! **GQA.** The reference (Llama-2, MHA) has one page set per head. Here the bounds live per KV
 //! head and are shared by the query heads of its group; per query head each head ranks its own
