@@ -4,8 +4,11 @@
 //! (block lists with full and partial blocks plus per-row key columns, broadcast over batch and
 //! GQA groups), the dense masked oracle, model-free quality metrics, budget policies and
 //! schedules, and the estimators oracle top-k, block top-k (Sparse Frontier), vertical-slash
-//! (MInference, FlexPrefill's coverage variant) and SEA's trainable estimator. *Planned*: the
-//! sparse kernels (block gather, element gather, a CPU kernel, a dispatcher), Quest and SparseD.
+//! (MInference, FlexPrefill's coverage variant), SEA's trainable estimator, SparseD's
+//! head-specific block masks ([`Sparsed`], with the per-layer schedule and mask cache
+//! [`SparsedAttention`]) and Quest's decode-time page selection ([`Quest`] over a
+//! [`PageBounds`] cache). *Planned*: the sparse kernels (block gather, element gather, a CPU
+//! kernel, a dispatcher).
 //!
 //! The dense masked path, [`masked_dense_attention`], is burn's own attention with the
 //! equivalent bool mask; it is the oracle every sparse kernel is tested against.
@@ -26,7 +29,8 @@ pub mod schedule;
 pub use budget::{Budget, Forced, RowSelector, SplitSelector, select_shared};
 pub use error::MaskError;
 pub use estimator::{
-    BlockTopK, Oracle, SlashRaster, VerticalSlash, VerticalSlashEstimate, block_density,
+    BlockTopK, Oracle, PageBounds, Quest, SlashRaster, Sparsed, SparsedAttention, SparsedScale,
+    VerticalSlash, VerticalSlashEstimate, block_density,
 };
 pub use kernel::{
     Crossover, GatherPlan, KernelChoice, choose_kernel, dense_attention, gather_attention,
