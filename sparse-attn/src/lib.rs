@@ -7,11 +7,14 @@
 //! (MInference, FlexPrefill's coverage variant), SEA's trainable estimator, SparseD's
 //! head-specific block masks ([`Sparsed`], with the per-layer schedule and mask cache
 //! [`SparsedAttention`]) and Quest's decode-time page selection ([`Quest`] over a
-//! [`PageBounds`] cache). *Planned*: the sparse kernels (block gather, element gather, a CPU
-//! kernel, a dispatcher).
+//! [`PageBounds`] cache).
 //!
-//! The dense masked path, [`masked_dense_attention`], is burn's own attention with the
-//! equivalent bool mask; it is the oracle every sparse kernel is tested against.
+//! Kernels: [`gather_attention`] computes only the kept cells (kept key blocks gathered and
+//! multiplied as matrices, per-row columns gathered key by key, one softmax over both) with
+//! burn tensor ops, so it runs on every backend and under autodiff; [`masked_dense_attention`]
+//! is burn's own attention with the equivalent bool mask — the fallback and the oracle every
+//! kernel is tested against; [`sparse_attention`] picks between them by the measured
+//! [`Crossover`] density.
 //!
 //! [`quality`] judges a mask against dense attention without a model: attention-mass recall,
 //! output relative error, oracle top-k recall, KL and achieved density, in query chunks.

@@ -31,7 +31,7 @@ impl Crossover {
     /// burn `flex` on the CPU, measured by `bench_sparse_attn` (see the module docs).
     pub const FLEX_CPU: Self = Self {
         blocks: 0.6,
-        columns: 0.08,
+        columns: 0.03,
     };
 
     /// Always gather (for tests and for measuring).

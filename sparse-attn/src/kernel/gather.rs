@@ -56,7 +56,6 @@ struct Chunk {
 /// The shape facts a plan needs.
 #[derive(Clone, Copy, Debug)]
 struct Dims {
-    batch: usize,
     heads: usize,
     kv_heads: usize,
     n_qb: usize,
@@ -85,7 +84,6 @@ impl GatherPlan {
             1
         };
         let d = Dims {
-            batch,
             heads: query_heads,
             kv_heads,
             n_qb: mask.n_query_blocks(),
@@ -202,7 +200,6 @@ pub(crate) fn gather_attention_planned(
     let block = mask.block_size();
     let (bq, bk) = (block.q, block.k);
     let dims = Dims {
-        batch: b,
         heads: h,
         kv_heads: hk,
         n_qb: mask.n_query_blocks(),
@@ -262,10 +259,10 @@ pub(crate) fn gather_attention_planned(
                 .select(0, idx.clone())
                 .reshape([n * rows, m, d]);
             let vc = v_rows.clone().select(0, idx).reshape([n * rows, m, dv]);
-            let s = qc
-                .clone()
-                .reshape([n * rows, 1, d])
-                .matmul(kc.swap_dims(1, 2))
+            // Row-wise dot products as one broadcast multiply + sum: a batch of 1 × m
+            // matrix products is far slower on the CPU backend.
+            let s = (qc.clone().reshape([n * rows, 1, d]) * kc)
+                .sum_dim(2)
                 .reshape([n, rows, m]);
             scores.push(s);
             column_kv = Some(vc);
@@ -281,10 +278,10 @@ pub(crate) fn gather_attention_planned(
         if let Some(vc) = column_kv {
             let wc = w.slice([0..n, 0..rows, chunk.blocks * bk..slots]).reshape([
                 n * rows,
-                1,
                 chunk.columns,
+                1,
             ]);
-            let part = wc.matmul(vc).reshape([n, rows, dv]);
+            let part = (wc * vc).sum_dim(1).reshape([n, rows, dv]);
             out = Some(match out {
                 Some(o) => o + part,
                 None => part,

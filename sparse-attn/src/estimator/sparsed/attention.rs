@@ -4,7 +4,7 @@
 use burn::prelude::*;
 
 use super::Sparsed;
-use crate::kernel::{dense_attention, masked_dense_attention};
+use crate::kernel::{Crossover, dense_attention, sparse_attention};
 use crate::mask::SparseMask;
 use crate::problem::AttentionProblem;
 use crate::schedule::{Schedule, StepAction};
@@ -17,8 +17,7 @@ use crate::schedule::{Schedule, StepAction};
 /// (replacing any older one), a [`StepAction::Reuse`] step hands back the cached mask untouched.
 /// [`SparsedAttention::forward`] also runs the attention: dense on dense steps (the build step's
 /// output is dense too, as in the reference), and under the cached mask on reuse steps with
-/// [`masked_dense_attention`] — the only kernel that exists yet; a sparse kernel takes the
-/// same mask.
+/// [`sparse_attention`] (gather below the crossover density, dense masked above it).
 #[derive(Clone, Debug)]
 pub struct SparsedAttention {
     /// How the mask is built.
@@ -87,7 +86,7 @@ impl SparsedAttention {
     }
 
     /// Plans step `step` and runs its attention: [`dense_attention`] on dense and build steps,
-    /// [`masked_dense_attention`] with the cached mask on reuse steps.
+    /// [`sparse_attention`] with the cached mask on reuse steps (the default [`Crossover`]).
     ///
     /// # Panics
     /// As [`SparsedAttention::plan`], or if a reused mask does not fit `p` (another layout).
@@ -98,7 +97,7 @@ impl SparsedAttention {
                     .mask
                     .as_ref()
                     .expect("plan checked that a reuse step has a mask");
-                masked_dense_attention(p, mask)
+                sparse_attention(p, mask, Crossover::default())
             }
             StepAction::Dense | StepAction::DenseAndBuild => dense_attention(p),
         }
