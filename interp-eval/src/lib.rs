@@ -1,8 +1,17 @@
-//! # interp-eval — evaluation of sparse-autoencoder latents without an LLM judge
+//! # interp-eval — evaluation of sparse-autoencoder latents
 //!
-//! This crate will hold detection and intervention scoring of latents and LLM-free evaluation
-//! metrics for dictionaries trained with `sae-core`/`sae-train`, using `sparse-index` to find the
-//! contexts where a latent fires.
-//!
-//! It has no public items yet: its issue has not been taken. The metrics it will implement are
-//! described in the workspace's research notes (`interp-eval.md`).
+//! (crate docs written below in full once the modules land)
+
+pub use cache::{
+    CacheBuilder, CacheConfig, CodeEntry, Cooccurrence, FORMAT_VERSION, LatentCache, MAGIC,
+    Posting, Postings,
+};
+pub use error::{Error, Result};
+
+pub mod cache;
+mod error;
+pub mod examples;
+pub mod negatives;
+pub mod neighbours;
+pub mod sampling;
+pub mod text;
