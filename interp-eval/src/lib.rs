@@ -11,6 +11,7 @@ pub use error::{Error, Result};
 pub mod cache;
 mod error;
 pub mod examples;
+pub mod metrics;
 pub mod negatives;
 pub mod neighbours;
 pub mod sampling;
