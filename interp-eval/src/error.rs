@@ -8,7 +8,7 @@ use std::path::PathBuf;
 /// Programmer errors in hyperparameters (a window length that does not divide the context
 /// length, zero quantiles) are panics naming the field, documented under `# Panics`. Judge
 /// failures are not errors of this type: they are outcomes that every score counts
-/// ([`crate::Verdict`]).
+/// ([`crate::metrics::Verdict`]).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

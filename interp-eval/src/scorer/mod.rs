@@ -1,0 +1,16 @@
+//! Scorers: how well an explanation lets a judge tell a latent's examples apart.
+
+mod batch;
+mod detection;
+mod fuzzing;
+mod parse;
+mod prompt;
+
+pub use batch::{BatchConfig, JudgedSample, LatentScore, RecordedCall, Sample};
+pub use detection::DetectionScorer;
+pub use fuzzing::{FuzzKind, FuzzingScorer, false_marks};
+pub use parse::{parse_binary_list, probabilities_from_logprobs, probability_of_one};
+pub use prompt::{DETECTION_SYSTEM_PROMPT, FUZZING_SYSTEM_PROMPT, user_prompt};
+
+#[cfg(test)]
+mod tests;
