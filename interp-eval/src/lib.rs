@@ -15,6 +15,10 @@ pub mod judge;
 pub mod metrics;
 pub mod negatives;
 pub mod neighbours;
+pub mod pipeline;
 pub mod sampling;
 pub mod scorer;
 pub mod text;
+
+#[cfg(test)]
+mod tests;
