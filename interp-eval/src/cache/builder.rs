@@ -38,8 +38,9 @@ pub struct CodeEntry {
 /// Memory while building: the codes in token order (a `sparse_index::SparseCollection`,
 /// 8 bytes per entry and per token) and the token ids; [`Self::finish`] inverts them with
 /// [`SparseCollection::transpose`], the posting-list inversion `sparse-index` builds its
-/// indexes with, so peak memory is about twice that. The finished cache stores 6 bytes per
-/// entry (a `u32` token address and an `f16` value).
+/// indexes with; memory peaks there at about 24 bytes per entry and 16 per token. The
+/// finished cache stores 6 bytes per entry (a `u32` token address and an `f16` value) and 4
+/// per token.
 ///
 /// ```
 /// use interp_eval::{CacheBuilder, CacheConfig, CodeEntry};
