@@ -276,3 +276,29 @@ fn pipeline_counts_judge_failures_instead_of_dropping_them() {
     assert_eq!(r.valid_only.total(), 20);
     assert!(r.accuracy < r.valid_only.accuracy());
 }
+
+#[test]
+fn an_explainer_failure_is_recorded_and_still_scored() {
+    use crate::judge::{ChatExplainer, JudgeError};
+    let (cache, vocab) = synthetic_cache();
+    let explainer = ChatExplainer::new(ScriptedChat::new([ScriptedReply::Text(
+        "It is hard to say.".into(),
+    )]));
+    let eval = evaluate_latent(
+        &cache,
+        0,
+        &config(FuzzKind::Default),
+        &explainer,
+        &KeywordJudge::default(),
+        &vocab,
+    )
+    .unwrap();
+    assert!(matches!(
+        eval.explainer_error,
+        Some(JudgeError::UnparseableReply(_))
+    ));
+    assert_eq!(eval.explanation.text, "Explanation could not be produced.");
+    let r = eval.detection.unwrap().report;
+    assert_eq!(r.n, 60, "the latent is scored, not dropped");
+    assert_eq!(r.balanced_accuracy, 0.5);
+}

@@ -65,6 +65,33 @@ impl LatentCache {
         self.active_windows(latent, window_len).len() as f64 / n as f64
     }
 
+    /// Whether `latent` is a single-token latent: among its `n_top` strongest postings (ties:
+    /// earlier token first), the token id that occurs most and its share. Delphi flags a
+    /// latent whose top 50 are > 90% one token (its code sorts ascending and so looks at the
+    /// *weakest* 50, research note §1.A1.7; this looks at the strongest). `None` if the
+    /// latent never fires or `n_top` is 0.
+    ///
+    /// # Panics
+    /// If `latent ≥ n_latents()`.
+    pub fn top_token_share(&self, latent: usize, n_top: usize) -> Option<(u32, f64)> {
+        let (flat, values) = self.latent_entries(latent);
+        let mut order: Vec<usize> = (0..flat.len()).collect();
+        order.sort_by(|&a, &b| values[b].total_cmp(&values[a]));
+        order.truncate(n_top);
+        if order.is_empty() {
+            return None;
+        }
+        let mut counts: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+        for &i in &order {
+            *counts.entry(self.token_at(flat[i] as usize)).or_default() += 1;
+        }
+        let (token, count) = counts
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+            .expect("non-empty");
+        Some((token, count as f64 / order.len() as f64))
+    }
+
     /// Fraction of latents that fire at least once ("alive").
     pub fn fraction_alive(&self) -> f64 {
         let alive = (0..self.n_latents())
@@ -111,6 +138,35 @@ mod tests {
         assert_relative_eq!(c.per_token_frequency(0), 4.0 / 16.0);
         assert_relative_eq!(c.fraction_alive(), 2.0 / 3.0);
         assert_relative_eq!(c.fraction_denser_than(0.1), 1.0 / 3.0);
+    }
+
+    #[test]
+    fn top_token_share_looks_at_the_strongest_postings() {
+        let mut b = CacheBuilder::new(CacheConfig::new(6, 2));
+        let e = |pos, value| CodeEntry {
+            row: 0,
+            pos,
+            latent: 0,
+            value,
+        };
+        // Token 9 carries the three strongest values, token 4 the three weakest.
+        b.push_entries(
+            &[9, 4, 9, 4, 9, 4],
+            &[
+                e(0, 5.0),
+                e(1, 0.1),
+                e(2, 6.0),
+                e(3, 0.2),
+                e(4, 7.0),
+                e(5, 0.3),
+            ],
+        )
+        .unwrap();
+        let c = b.finish();
+        assert_eq!(c.top_token_share(0, 3), Some((9, 1.0)));
+        let (_, share) = c.top_token_share(0, 6).unwrap();
+        assert_relative_eq!(share, 0.5);
+        assert_eq!(c.top_token_share(1, 3), None);
     }
 
     #[test]

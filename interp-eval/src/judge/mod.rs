@@ -8,11 +8,15 @@
 //! object-safe and `Send + Sync`; the OpenAI-compatible HTTP client and the in-process
 //! SmolLM2/BERT judges (through `hooked-transformer`) are planned implementations.
 
+mod chat_explainer;
 mod explainer;
 mod rule;
 mod scripted;
 mod traits;
 
+pub use chat_explainer::{
+    ChatExplainer, EXPLAINER_SYSTEM_PROMPT, explainer_prompt, parse_explanation,
+};
 pub use explainer::{Explainer, Explanation};
 pub use rule::{KeywordJudge, TokenListExplainer};
 pub use scripted::{ScriptedChat, ScriptedReply};

@@ -146,6 +146,13 @@ pub enum JudgeError {
     /// The model cannot do what was asked (e.g. logprobs from a server without them).
     #[error("judge does not support {0}")]
     Unsupported(&'static str),
+    /// A reply without the part the caller needs (an explainer reply without its
+    /// `[EXPLANATION]:` line); holds the reply.
+    #[error("judge reply could not be parsed: {0:?}")]
+    UnparseableReply(String),
+    /// The model refused; holds its reply.
+    #[error("judge refused: {0:?}")]
+    Refused(String),
     /// A scripted judge has no reply left.
     #[error("scripted judge has no reply left (call {call})")]
     ScriptExhausted {

@@ -68,6 +68,52 @@ pub struct LatentScore {
     pub n_unusable: usize,
 }
 
+impl LatentScore {
+    /// The scores of the samples of each quantile (activating samples carry their quantile;
+    /// with only positives in a group, its recall is what delphi plots per quantile), in
+    /// increasing quantile.
+    pub fn by_quantile(&self) -> Vec<(usize, ScoreReport)> {
+        let mut quantiles: Vec<usize> = self
+            .samples
+            .iter()
+            .filter_map(|j| j.sample.quantile)
+            .collect();
+        quantiles.sort_unstable();
+        quantiles.dedup();
+        quantiles
+            .into_iter()
+            .map(|q| {
+                let o: Vec<Outcome> = self
+                    .samples
+                    .iter()
+                    .filter(|j| j.sample.quantile == Some(q))
+                    .map(JudgedSample::outcome)
+                    .collect();
+                (q, ScoreReport::from_outcomes(&o))
+            })
+            .collect()
+    }
+
+    /// Accuracy (failures counted as wrong) by position within a batch: a judge biased
+    /// towards early or late examples shows a slope here.
+    pub fn accuracy_by_position(&self) -> Vec<(usize, f64)> {
+        let n = self
+            .samples
+            .iter()
+            .map(|j| j.position + 1)
+            .max()
+            .unwrap_or(0);
+        (0..n)
+            .map(|p| {
+                let at: Vec<&JudgedSample> =
+                    self.samples.iter().filter(|j| j.position == p).collect();
+                let right = at.iter().filter(|j| j.outcome().is_correct()).count();
+                (p, right as f64 / at.len() as f64)
+            })
+            .collect()
+    }
+}
+
 /// How samples are batched and asked.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BatchConfig {

@@ -90,6 +90,14 @@ fn detection_with_the_keyword_judge_is_perfect_and_the_prompt_is_as_specified() 
     assert_eq!(s.samples.last().unwrap().batch, 2);
     assert_eq!(s.samples.last().unwrap().position, 2);
     assert!(s.samples[..7].iter().any(|j| !j.sample.label));
+    // Per quantile (positives carry quantiles 0 and 1) and per position.
+    let q = s.by_quantile();
+    assert_eq!(q.iter().map(|(q, _)| *q).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(q[0].1.n + q[1].1.n, 7);
+    assert!(q.iter().all(|(_, r)| r.recall == 1.0));
+    let pos = s.accuracy_by_position();
+    assert_eq!(pos.len(), 5);
+    assert!(pos.iter().all(|&(_, a)| a == 1.0));
     // Seeded: the same call gives the same prompts.
     let again = DetectionScorer::default().score(
         &KeywordJudge::default(),
