@@ -18,8 +18,9 @@
 //!   with or without replacement, or where a neighbour latent fires; neighbours by
 //!   co-occurrence Jaccard or decoder cosine).
 //! - **Judges** ([`judge`]): one trait per capability a scorer needs (chat completion with
-//!   optional token logprobs, prompt logprobs, sequence NLL, embeddings); a token-list
-//!   explainer, a keyword/regex judge and a scripted judge with injected failures.
+//!   optional token logprobs, prompt logprobs, sequence NLL, embeddings); the LLM explainer's
+//!   prompt and reply parsing over any chat model; a token-list explainer, a keyword/regex
+//!   judge and a scripted judge with injected failures.
 //! - **Scorers** ([`scorer`]): detection and fuzzing (default and the paper's "active"), every
 //!   call recorded, every failure a verdict; [`pipeline::evaluate_latent`] runs one latent end
 //!   to end.
@@ -29,9 +30,8 @@
 //!
 //! Planned (not built): the OpenAI-compatible HTTP judge, in-process SmolLM2/BERT judges and
 //! every evaluation that needs the model through `hooked-transformer` (simulation, surprisal,
-//! embedding and intervention scoring; CE loss recovered and KL of a spliced SAE), the LLM
-//! explainer prompt, LLM-free dictionary metrics (probing, absorption), latent cards and the
-//! dashboard.
+//! embedding and intervention scoring; CE loss recovered and KL of a spliced SAE), LLM-free
+//! dictionary metrics (probing, absorption), latent cards and the dashboard.
 //!
 //! ```
 //! use interp_eval::judge::{KeywordJudge, TokenListExplainer};
