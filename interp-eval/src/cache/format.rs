@@ -104,11 +104,18 @@ impl Header {
     /// Parses and checks the first [`HEADER_LEN`] bytes of `path`.
     pub(crate) fn parse(path: &Path, b: &[u8]) -> Result<(Header, u32)> {
         let p = || path.to_path_buf();
-        if b.len() < HEADER_LEN || &b[..8] != MAGIC {
+        if b.len() < 8 || &b[..8] != MAGIC {
             return Err(Error::BadMagic {
                 path: p(),
                 found: b[..b.len().min(8)].to_vec(),
                 expected: MAGIC,
+            });
+        }
+        if b.len() < HEADER_LEN {
+            return Err(Error::SizeMismatch {
+                path: p(),
+                expected: HEADER_LEN as u64,
+                found: b.len() as u64,
             });
         }
         let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"));

@@ -133,7 +133,9 @@ impl KeywordJudge {
         };
         quoted
             .captures_iter(&explanation[1])
-            .filter_map(|c| Regex::new(&format!("(?i){}", regex::escape(c[1].trim()))).ok())
+            .map(|c| c[1].trim().to_string())
+            .filter(|k| !k.is_empty())
+            .filter_map(|k| Regex::new(&format!("(?i){}", regex::escape(&k))).ok())
             .collect()
     }
 
