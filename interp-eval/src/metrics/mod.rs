@@ -6,9 +6,11 @@ mod bootstrap;
 mod confusion;
 mod outcome;
 mod report;
+mod summary;
 
 pub use auroc::{auroc, auroc_pairwise};
 pub use bootstrap::{BootstrapConfig, ConfidenceInterval, bootstrap_ci};
 pub use confusion::{Confusion, frequency_weighted_f1};
 pub use outcome::{Outcome, Verdict};
 pub use report::ScoreReport;
+pub use summary::ModuleSummary;
