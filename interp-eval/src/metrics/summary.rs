@@ -49,7 +49,10 @@ impl ModuleSummary {
             .iter()
             .map(|(_, o)| ScoreReport::from_outcomes(o))
             .collect();
-        let all: Vec<Outcome> = latents.iter().flat_map(|(_, o)| o.iter().copied()).collect();
+        let all: Vec<Outcome> = latents
+            .iter()
+            .flat_map(|(_, o)| o.iter().copied())
+            .collect();
         let mean = |x: &[f64]| x.iter().sum::<f64>() / x.len() as f64;
         let bal: Vec<f64> = reports.iter().map(|r| r.balanced_accuracy).collect();
         let f1: Vec<f64> = reports.iter().map(|r| r.f1).collect();
