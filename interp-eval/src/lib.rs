@@ -20,17 +20,18 @@
 //! - **Judges** ([`judge`]): one trait per capability a scorer needs (chat completion with
 //!   optional token logprobs, prompt logprobs, sequence NLL, embeddings); the LLM explainer's
 //!   prompt and reply parsing over any chat model; a token-list explainer, a keyword/regex
-//!   judge and a scripted judge with injected failures.
+//!   judge, a scripted judge with injected failures, a hashing embedder and a word-recall LM.
 //! - **Scorers** ([`scorer`]): detection and fuzzing (default and the paper's "active"), every
-//!   call recorded, every failure a verdict; [`pipeline::evaluate_latent`] runs one latent end
-//!   to end.
+//!   call recorded, every failure a verdict; embedding and surprisal scoring over the
+//!   [`judge::Embedder`] and [`judge::SequenceScorer`] traits (AUROC of the per-sample
+//!   scores); [`pipeline::evaluate_latent`] runs one latent end to end.
 //! - **Metrics** ([`metrics`]): balanced accuracy, precision/recall/F1, AUROC (ties ½),
 //!   frequency-weighted F1, seeded bootstrap intervals — a parse failure or refusal counts as a
 //!   wrong answer in every score.
 //!
 //! Planned (not built): the OpenAI-compatible HTTP judge, in-process SmolLM2/BERT judges and
-//! every evaluation that needs the model through `hooked-transformer` (simulation, surprisal,
-//! embedding and intervention scoring; CE loss recovered and KL of a spliced SAE), LLM-free
+//! every evaluation that needs the model through `hooked-transformer` (simulation and
+//! intervention scoring; CE loss recovered and KL of a spliced SAE), LLM-free
 //! dictionary metrics (probing, absorption), latent cards and the dashboard.
 //!
 //! ```

@@ -9,6 +9,7 @@
 //! SmolLM2/BERT judges (through `hooked-transformer`) are planned implementations.
 
 mod chat_explainer;
+mod deterministic;
 mod explainer;
 mod rule;
 mod scripted;
@@ -17,6 +18,7 @@ mod traits;
 pub use chat_explainer::{
     ChatExplainer, EXPLAINER_SYSTEM_PROMPT, explainer_prompt, parse_explanation,
 };
+pub use deterministic::{HashingEmbedder, WordRecallLm};
 pub use explainer::{Explainer, Explanation};
 pub use rule::{KeywordJudge, TokenListExplainer};
 pub use scripted::{ScriptedChat, ScriptedReply};

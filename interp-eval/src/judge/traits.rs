@@ -150,6 +150,10 @@ pub enum JudgeError {
     /// `[EXPLANATION]:` line); holds the reply.
     #[error("judge reply could not be parsed: {0:?}")]
     UnparseableReply(String),
+    /// A model returned a malformed result (wrong number or length of vectors or losses,
+    /// non-finite values); says what.
+    #[error("judge returned a malformed result: {0}")]
+    Malformed(String),
     /// The model refused; holds its reply.
     #[error("judge refused: {0:?}")]
     Refused(String),

@@ -5,12 +5,14 @@ mod detection;
 mod fuzzing;
 mod parse;
 mod prompt;
+mod similarity;
 
 pub use batch::{BatchConfig, JudgedSample, LatentScore, RecordedCall, Sample};
 pub use detection::DetectionScorer;
 pub use fuzzing::{FuzzKind, FuzzingScorer, false_marks};
 pub use parse::{parse_binary_list, probabilities_from_logprobs, probability_of_one};
 pub use prompt::{DETECTION_SYSTEM_PROMPT, FUZZING_SYSTEM_PROMPT, user_prompt};
+pub use similarity::{EmbeddingScorer, RankingScore, SurprisalScorer};
 
 #[cfg(test)]
 mod tests;

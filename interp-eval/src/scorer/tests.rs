@@ -270,3 +270,63 @@ fn neighbour_negatives_show_the_neighbours_active_tokens() {
     assert_eq!(j.sample.similarity, Some(0.4));
     assert_eq!(s.report.accuracy, 1.0);
 }
+
+#[test]
+fn embedding_and_surprisal_rank_the_explained_texts_first() {
+    use crate::judge::{Embedder, HashingEmbedder, SequenceScorer, WordRecallLm};
+    let s = EmbeddingScorer::default()
+        .score(
+            &HashingEmbedder { dim: 1 << 16 },
+            &explanation(),
+            &positives(6),
+            &negatives(6),
+            &vocab(),
+        )
+        .unwrap();
+    assert_eq!(s.samples.len(), 12);
+    assert_eq!(s.auroc, Some(1.0));
+    let wrong = Explanation::new("Fires on the tokens \"t19\".");
+    let w = EmbeddingScorer::default()
+        .score(
+            &HashingEmbedder { dim: 1 << 16 },
+            &wrong,
+            &positives(6),
+            &negatives(6),
+            &vocab(),
+        )
+        .unwrap();
+    assert!(w.auroc.unwrap() < 0.75);
+
+    let lm = WordRecallLm::default();
+    let scorer = SurprisalScorer::default();
+    assert_eq!(scorer.prefix("x"), "Description: \nx\n Sentences:\n");
+    let s = scorer
+        .score(&lm, &explanation(), &positives(6), &negatives(6), &vocab())
+        .unwrap();
+    assert_eq!(s.auroc, Some(1.0));
+    // Information gain: the positive's t7 costs 0.5 instead of 3 nats.
+    assert!((s.samples[0].1 - 2.5).abs() < 1e-9);
+    assert_eq!(s.samples[11].1, 0.0);
+
+    // Malformed model output is an error naming what is wrong.
+    struct Short;
+    impl Embedder for Short {
+        fn embed(&self, _: &[String]) -> Result<Vec<Vec<f32>>, JudgeError> {
+            Ok(vec![vec![1.0]])
+        }
+    }
+    let err = EmbeddingScorer::default()
+        .score(&Short, &explanation(), &positives(1), &[], &vocab())
+        .unwrap_err();
+    assert!(matches!(err, JudgeError::Malformed(_)), "{err}");
+    struct Nan;
+    impl SequenceScorer for Nan {
+        fn token_nll(&self, _: &str, _: &str) -> Result<Vec<f32>, JudgeError> {
+            Ok(vec![f32::NAN])
+        }
+    }
+    assert!(matches!(
+        scorer.score(&Nan, &explanation(), &positives(1), &[], &vocab()),
+        Err(JudgeError::Malformed(_))
+    ));
+}
