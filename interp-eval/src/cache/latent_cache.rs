@@ -76,13 +76,21 @@ pub struct Posting {
 }
 
 /// The postings of one latent in token order, decoded as they are read.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Postings<'a> {
     tokens: &'a [u8],
     values: &'a [u8],
     ctx_len: u32,
     next: usize,
     end: usize,
+}
+
+impl std::fmt::Debug for Postings<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Postings")
+            .field("remaining", &(self.end - self.next))
+            .finish()
+    }
 }
 
 impl Postings<'_> {
