@@ -24,14 +24,15 @@
 //! - **Scorers** ([`scorer`]): detection and fuzzing (default and the paper's "active"), every
 //!   call recorded, every failure a verdict; embedding and surprisal scoring over the
 //!   [`judge::Embedder`] and [`judge::SequenceScorer`] traits (AUROC of the per-sample
-//!   scores); [`pipeline::evaluate_latent`] runs one latent end to end.
+//!   scores); simulation in logprob mode over [`judge::PromptScorer`] (pooled Pearson, per
+//!   quantile); [`pipeline::evaluate_latent`] runs one latent end to end.
 //! - **Metrics** ([`metrics`]): balanced accuracy, precision/recall/F1, AUROC (ties ½),
 //!   frequency-weighted F1, seeded bootstrap intervals — a parse failure or refusal counts as a
 //!   wrong answer in every score.
 //!
 //! Planned (not built): the OpenAI-compatible HTTP judge, in-process SmolLM2/BERT judges and
-//! every evaluation that needs the model through `hooked-transformer` (simulation and
-//! intervention scoring; CE loss recovered and KL of a spliced SAE), LLM-free
+//! every evaluation that needs the model through `hooked-transformer` (intervention scoring;
+//! CE loss recovered and KL of a spliced SAE), simulation's JSON mode, LLM-free
 //! dictionary metrics (probing, absorption), latent cards and the dashboard.
 //!
 //! ```

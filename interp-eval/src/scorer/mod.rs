@@ -6,6 +6,7 @@ mod fuzzing;
 mod parse;
 mod prompt;
 mod similarity;
+mod simulation;
 
 pub use batch::{BatchConfig, JudgedSample, LatentScore, RecordedCall, Sample};
 pub use detection::DetectionScorer;
@@ -13,6 +14,10 @@ pub use fuzzing::{FuzzKind, FuzzingScorer, false_marks};
 pub use parse::{parse_binary_list, probabilities_from_logprobs, probability_of_one};
 pub use prompt::{DETECTION_SYSTEM_PROMPT, FUZZING_SYSTEM_PROMPT, user_prompt};
 pub use similarity::{EmbeddingScorer, RankingScore, SurprisalScorer};
+pub use simulation::{
+    SimulatedSequence, SimulationScore, SimulationScorer, UNKNOWN, expected_activation,
+    simulation_prompt,
+};
 
 #[cfg(test)]
 mod tests;
