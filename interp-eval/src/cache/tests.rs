@@ -302,3 +302,41 @@ fn save_replaces_atomically_and_leaves_no_temporary() {
         .collect();
     assert_eq!(names, vec![std::ffi::OsString::from("c.cache")]);
 }
+
+#[test]
+fn codes_of_a_topk_sae_stream_into_the_cache() {
+    use sae_core::{SparseAutoencoder, TopKSaeConfig};
+    let device = Device::flex();
+    device.seed(11);
+    let (ctx, d_in, d_sae, k) = (8, 16, 64, 4);
+    let sae = TopKSaeConfig::new(d_in, d_sae, k).init(&device);
+    let mut from_codes = CacheBuilder::new(CacheConfig::new(ctx, d_sae));
+    let mut from_dense = CacheBuilder::new(CacheConfig::new(ctx, d_sae));
+    for batch in 0..3u32 {
+        // Two rows of activations per batch, streamed.
+        let x = Tensor::<2>::random(
+            [2 * ctx, d_in],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let tokens: Vec<u32> = (0..2 * ctx as u32).map(|t| batch * 100 + t).collect();
+        let codes = sae
+            .encode_sparse(x.clone())
+            .expect("TopK gives k-sparse codes");
+        from_codes.push_sparse_codes(&tokens, &codes).unwrap();
+        let dense = codes
+            .to_dense(d_sae)
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap();
+        from_dense.push_dense(&tokens, &dense).unwrap();
+    }
+    let (a, b) = (from_codes.finish(), from_dense.finish());
+    assert_eq!(a.as_bytes(), b.as_bytes());
+    assert_eq!(a.n_rows(), 6);
+    // At most k latents per token, and every stored value is positive (ReLU after top-k).
+    let total: u64 = a.firing_counts().iter().sum();
+    assert!(total <= (6 * ctx * k) as u64 && total > 0);
+    assert!((0..d_sae).all(|j| a.postings(j).all(|p| p.value > 0.0)));
+    assert_eq!(a.token(5, 3), 200 + 8 + 3);
+}
