@@ -22,7 +22,7 @@
 //!   prompt and reply parsing over any chat model; a token-list explainer, a keyword/regex
 //!   judge, a scripted judge with injected failures, a hashing embedder and a word-recall LM.
 //! - **Scorers** ([`scorer`]): detection and fuzzing (default and the paper's "active"), every
-//!   call recorded, every failure a verdict; embedding and surprisal scoring over the
+//!   call recorded, every failure a verdict; the explanation-free intruder test; embedding and surprisal scoring over the
 //!   [`judge::Embedder`] and [`judge::SequenceScorer`] traits (AUROC of the per-sample
 //!   scores); simulation in logprob mode over [`judge::PromptScorer`] (pooled Pearson, per
 //!   quantile); [`pipeline::evaluate_latent`] runs one latent end to end.
