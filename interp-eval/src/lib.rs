@@ -26,6 +26,8 @@
 //!   [`judge::Embedder`] and [`judge::SequenceScorer`] traits (AUROC of the per-sample
 //!   scores); simulation in logprob mode over [`judge::PromptScorer`] (pooled Pearson, per
 //!   quantile); [`pipeline::evaluate_latent`] runs one latent end to end.
+//! - **Controls** ([`controls`]): random token-list explanations and shuffled-latent
+//!   explanations (a seeded derangement), to score next to the real ones.
 //! - **Metrics** ([`metrics`]): balanced accuracy, precision/recall/F1, AUROC (ties ½),
 //!   frequency-weighted F1, seeded bootstrap intervals — a parse failure or refusal counts as a
 //!   wrong answer in every score.
@@ -79,6 +81,7 @@ pub use cache::{
 pub use error::{Error, Result};
 
 pub mod cache;
+pub mod controls;
 mod error;
 pub mod examples;
 pub mod judge;
