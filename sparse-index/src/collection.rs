@@ -122,6 +122,11 @@ impl SparseCollection {
         (&self.offsets, &self.indices, &self.values)
     }
 
+    /// The raw CSR arrays, moved out: offsets (`len() + 1`), ids, values.
+    pub fn into_csr(self) -> (Vec<usize>, Vec<u32>, Vec<f32>) {
+        (self.offsets, self.indices, self.values)
+    }
+
     /// Builds a collection from CSR arrays, validating every vector.
     ///
     /// # Errors
@@ -168,6 +173,63 @@ impl SparseCollection {
             values,
             dim,
         })
+    }
+
+    /// The inverted form: a collection with one vector per component id `< dim()` whose ids are
+    /// the documents holding that component and whose values are theirs (CSR ↔ CSC).
+    ///
+    /// This is the posting-list inversion every index here starts from (a counting sort by
+    /// component, stable in document order), public so that other crates — `interp-eval`'s
+    /// latent cache among them — build posting lists with it instead of a second copy. The ids
+    /// of every inverted vector are strictly increasing because documents are visited in
+    /// order, so the result is a valid collection; transposing twice gives the original back
+    /// (up to trailing empty documents, which have no component to keep them).
+    ///
+    /// ```
+    /// use sparse_index::SparseCollection;
+    ///
+    /// let mut docs = SparseCollection::new();
+    /// docs.push_parts(&[0, 2], &[1.0, 2.0])?;
+    /// docs.push_parts(&[2], &[3.0])?;
+    /// let lists = docs.transpose();
+    /// assert_eq!(lists.len(), 3);
+    /// assert_eq!(lists.get(2).indices(), &[0, 1]);
+    /// assert_eq!(lists.get(2).values(), &[2.0, 3.0]);
+    /// assert!(lists.get(1).indices().is_empty());
+    /// # Ok::<(), sparse_index::Error>(())
+    /// ```
+    ///
+    /// # Panics
+    /// If the collection holds `u32::MAX` documents or more (impossible through its
+    /// constructors) or `dim()` does not fit in `usize`.
+    pub fn transpose(&self) -> SparseCollection {
+        let dim = usize::try_from(self.dim).expect("SparseCollection::transpose: dim fits usize");
+        let mut offsets = vec![0usize; dim + 1];
+        for &c in &self.indices {
+            offsets[c as usize + 1] += 1;
+        }
+        for i in 0..dim {
+            offsets[i + 1] += offsets[i];
+        }
+        let mut fill = offsets.clone();
+        let mut docs = vec![0u32; self.indices.len()];
+        let mut values = vec![0f32; self.indices.len()];
+        for d in 0..self.len() {
+            let (s, e) = (self.offsets[d], self.offsets[d + 1]);
+            for (&c, &x) in self.indices[s..e].iter().zip(&self.values[s..e]) {
+                let slot = &mut fill[c as usize];
+                docs[*slot] = d as u32;
+                values[*slot] = x;
+                *slot += 1;
+            }
+        }
+        let max_doc = docs.iter().copied().max().map_or(0, |d| u64::from(d) + 1);
+        SparseCollection {
+            offsets,
+            indices: docs,
+            values,
+            dim: max_doc,
+        }
     }
 
     /// Document frequency of every component id `< dim()`.
@@ -220,6 +282,56 @@ impl FromIterator<SparseVector> for SparseCollection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transpose_inverts_and_round_trips() {
+        let docs: SparseCollection = [
+            SparseVector::new(vec![1, 4], vec![1.0, 2.0]).unwrap(),
+            SparseVector::default(),
+            SparseVector::new(vec![0, 4], vec![3.0, 5.0]).unwrap(),
+        ]
+        .into_iter()
+        .collect();
+        let lists = docs.transpose();
+        assert_eq!(lists.len(), 5);
+        assert_eq!(lists.dim(), 3);
+        assert_eq!(lists.get(0).indices(), &[2]);
+        assert_eq!(lists.get(1).indices(), &[0]);
+        assert_eq!(lists.get(4).indices(), &[0, 2]);
+        assert_eq!(lists.get(4).values(), &[2.0, 5.0]);
+        assert!(lists.get(3).indices().is_empty());
+        assert_eq!(lists.transpose(), docs);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn transpose_twice_is_identity_and_matches_dense(
+            rows in proptest::collection::vec(
+                proptest::collection::btree_map(0u32..40, -5.0f32..5.0, 0..8), 1..30),
+        ) {
+            let mut docs = SparseCollection::new();
+            for r in &rows {
+                let (i, v): (Vec<u32>, Vec<f32>) = r.iter().map(|(&i, &v)| (i, v)).unzip();
+                docs.push_parts(&i, &v).unwrap();
+            }
+            let lists = docs.transpose();
+            proptest::prop_assert_eq!(lists.nnz(), docs.nnz());
+            for (d, r) in rows.iter().enumerate() {
+                for (&c, &x) in r {
+                    let l = lists.get(c as usize);
+                    let at = l.indices().binary_search(&(d as u32)).unwrap();
+                    proptest::prop_assert_eq!(l.values()[at], x);
+                }
+            }
+            // Trailing empty documents have no component to survive the round trip.
+            let back = lists.transpose();
+            let kept = (0..docs.len()).rev().find(|&d| !docs.get(d).indices().is_empty()).map_or(0, |d| d + 1);
+            proptest::prop_assert_eq!(back.len(), kept);
+            for d in 0..kept {
+                proptest::prop_assert_eq!(back.get(d), docs.get(d));
+            }
+        }
+    }
 
     #[test]
     fn csr_round_trip_and_validation() {

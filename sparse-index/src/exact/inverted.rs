@@ -68,29 +68,16 @@ impl ExactIndex {
             });
         }
         let dim = docs.dim() as usize;
-        let mut list_offsets = vec![0usize; dim + 1];
-        let (_, indices, _) = docs.as_csr();
-        for &c in indices {
-            list_offsets[c as usize + 1] += 1;
-        }
-        for i in 0..dim {
-            list_offsets[i + 1] += list_offsets[i];
-        }
-        let mut fill = list_offsets.clone();
-        let mut list_docs = vec![0u32; indices.len()];
-        let mut list_values = vec![0f32; indices.len()];
+        let lists = docs.transpose();
         let mut list_max = vec![f32::NEG_INFINITY; dim];
         let mut list_min = vec![f32::INFINITY; dim];
-        for (d, v) in docs.iter().enumerate() {
-            for (c, x) in v.iter() {
-                let c = c as usize;
-                list_docs[fill[c]] = d as u32;
-                list_values[fill[c]] = x;
-                fill[c] += 1;
+        for (c, l) in lists.iter().enumerate() {
+            for &x in l.values() {
                 list_max[c] = list_max[c].max(x);
                 list_min[c] = list_min[c].min(x);
             }
         }
+        let (list_offsets, list_docs, list_values) = lists.into_csr();
         Ok(Self {
             docs,
             list_offsets,
