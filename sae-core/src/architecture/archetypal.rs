@@ -11,8 +11,8 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use super::common::{
-    check_dims, check_input, check_k, check_shape, linear_pre_activations, mse_output, row,
-    scale_param,
+    check_dims, check_input, check_k, check_shape, host_values, linear_pre_activations, mse_output,
+    row, scale_param,
 };
 use super::topk::{TopKSae, TopKSaeConfig};
 use crate::decoder::{NORM_EPS, map_param, unit_rows};
@@ -78,11 +78,8 @@ impl ArchetypalSaeConfig {
                 found: vec![n, d],
             });
         }
-        let host = candidates
-            .clone()
-            .into_data()
-            .try_into_vec_as::<f32>()
-            .unwrap_or_default();
+        let candidates = candidates.dequantize();
+        let host = host_values(&candidates, "archetypal candidate points")?;
         if let Some(index) = host.iter().position(|v| !v.is_finite()) {
             return Err(Error::NonFinite {
                 path: Error::MEMORY.into(),

@@ -77,6 +77,24 @@ pub(crate) fn check_k(config: &str, k: usize, d_sae: usize) {
     );
 }
 
+/// The values of a float tensor on the host as `f32`, for a value check (a quantized tensor is
+/// dequantized first).
+///
+/// # Errors
+/// [`Error::InvalidValue`] naming `what` when the values cannot be read as `f32` (a check that
+/// cannot see the values must not pass them).
+pub(crate) fn host_values<const D: usize>(tensor: &Tensor<D>, what: &str) -> Result<Vec<f32>> {
+    tensor
+        .clone()
+        .dequantize()
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .map_err(|e| Error::InvalidValue {
+            what: what.to_string(),
+            reason: format!("its values cannot be read as f32 for checking: {e:?}"),
+        })
+}
+
 /// [`DecoderConstraint::UnitNorm`] when `unit_norm`, [`DecoderConstraint::Free`] otherwise.
 pub(crate) fn unit_norm_when(unit_norm: bool) -> DecoderConstraint {
     if unit_norm {

@@ -9,8 +9,9 @@ use burn::tensor::activation::relu;
 
 use super::common::{
     check_dims, check_input, check_linear_shapes, check_shape, constrain_decoder, decoder_norms,
-    fold_scale_into_linear, linear_pre_activations, mse_term, project_decoder_gradient, row,
-    scale_columns, scale_rows, scale_vector, tied_init_weights, unit_norm_when,
+    fold_scale_into_linear, host_values, linear_pre_activations, mse_term,
+    project_decoder_gradient, row, scale_columns, scale_rows, scale_vector, tied_init_weights,
+    unit_norm_when,
 };
 use crate::decoder::row_norms;
 use crate::sae::check_scale;
@@ -227,7 +228,7 @@ impl JumpReluSae {
     /// # Errors
     /// [`Error::TensorShape`] for a wrong shape; [`Error::InvalidValue`] when a threshold is
     /// negative or not finite (θ = 0 is accepted: `ln 0 = −∞`, a latent that fires whenever
-    /// `pre > 0`).
+    /// `pre > 0`) or cannot be read as `f32` (a quantized threshold is dequantized first).
     ///
     /// # Panics
     /// On an invalid config (see [`JumpReluSaeConfig::init`]).
@@ -242,11 +243,9 @@ impl JumpReluSae {
         config.validate();
         check_linear_shapes(config.d_in, config.d_sae, &w_enc, &b_enc, &w_dec, &b_dec)?;
         check_shape("threshold", &threshold, [config.d_sae])?;
-        let values = threshold
-            .clone()
-            .into_data()
-            .try_into_vec_as::<f32>()
-            .unwrap_or_default();
+        // Dequantized so that the check and the stored `ln θ` see the same values.
+        let threshold = threshold.dequantize();
+        let values = host_values(&threshold, "JumpReLU `threshold`")?;
         if let Some((i, v)) = values
             .iter()
             .enumerate()
@@ -650,5 +649,38 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("found -1 at index 1"), "{err}");
+    }
+
+    /// A threshold tensor whose values cannot be converted to `f32` as they are (a quantized
+    /// one) is still checked: a negative threshold is refused, not passed unseen.
+    #[test]
+    fn quantized_thresholds_are_checked_too() {
+        use burn::tensor::quantization::QuantScheme;
+        let device = test_device();
+        let threshold = Tensor::<1>::from_floats([0.5, -1.0], &device)
+            .quantize_dynamic(&QuantScheme::default());
+        assert!(
+            threshold
+                .clone()
+                .into_data()
+                .try_into_vec_as::<f32>()
+                .is_err(),
+            "the test needs a tensor whose data does not convert to f32 directly"
+        );
+        let result = JumpReluSae::from_tensors(
+            &JumpReluSaeConfig::new(1, 2),
+            Tensor::zeros([1, 2], &device),
+            Tensor::zeros([2], &device),
+            Tensor::zeros([2, 1], &device),
+            Tensor::zeros([1], &device),
+            threshold,
+        );
+        match result {
+            Err(Error::InvalidValue { reason, .. }) => {
+                assert!(reason.contains("at index 1"), "{reason}")
+            }
+            Err(other) => panic!("expected InvalidValue, got {other}"),
+            Ok(_) => panic!("a negative quantized threshold was accepted"),
+        }
     }
 }
