@@ -57,26 +57,6 @@ pub(crate) fn check_linear_shapes(
     check_shape("b_dec", b_dec, [d_in])
 }
 
-/// Panics when a hyperparameter is out of range.
-pub(crate) fn check_positive(what: &str, value: usize) {
-    assert!(value > 0, "{what} must be positive, found {value}");
-}
-
-/// Panics unless `d_in` and `d_sae` of the config called `config` are positive.
-pub(crate) fn check_dims(config: &str, d_in: usize, d_sae: usize) {
-    check_positive(&format!("{config}.d_in"), d_in);
-    check_positive(&format!("{config}.d_sae"), d_sae);
-}
-
-/// Panics unless the per-token `k` of the config called `config` is in `1..=d_sae`.
-pub(crate) fn check_k(config: &str, k: usize, d_sae: usize) {
-    check_positive(&format!("{config}.k"), k);
-    assert!(
-        k <= d_sae,
-        "{config}.k must be at most d_sae = {d_sae}, found {k}"
-    );
-}
-
 /// The values of a float tensor on the host as `f32`, for a value check (a quantized tensor is
 /// dequantized first).
 ///
