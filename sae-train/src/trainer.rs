@@ -318,7 +318,7 @@ impl<S: SparseAutoencoder + 'static> Trainer<S> {
                 dead_fraction: member.dead.dead_fraction(),
                 dense_fraction: stats.dense_fraction,
                 lr,
-                sparsity_coefficient: warmup,
+                sparsity_scale: warmup,
             });
         }
         self.step += 1;
@@ -1026,6 +1026,12 @@ mod tests {
         assert_eq!(topk.len(), 5); // steps 0, 10, 20, 30 and the last
         assert!(topk.last().unwrap().fvu < 0.5 * topk[0].fvu);
         assert!(topk.iter().all(|r| r.l0 <= 3.0));
+        // The logged sparsity scale is the warm-up factor: "relu" warms up over 4 steps
+        // ((step + 1) / 4 at step 0), "topk" has no warm-up.
+        let relu: Vec<&MetricRecord> = records.iter().filter(|r| r.sae == "relu").collect();
+        assert_eq!((relu[0].step, relu[0].sparsity_scale), (0, 0.25));
+        assert!(relu[1..].iter().all(|r| r.sparsity_scale == 1.0));
+        assert!(topk.iter().all(|r| r.sparsity_scale == 1.0));
         assert!(plot.exists());
     }
 
