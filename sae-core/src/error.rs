@@ -216,6 +216,13 @@ pub enum Error {
         /// What was empty.
         what: String,
     },
+
+    /// An architecture config built in memory has a hyperparameter out of range (what its
+    /// `check` found, e.g. [`crate::TopKSaeConfig::check`]), reported by a constructor such as
+    /// `from_tensors`. Readers report a config from a file as [`Error::InvalidConfigValue`]
+    /// naming the file and the key.
+    #[error("invalid SAE configuration: {0}")]
+    Config(#[from] crate::ConfigError),
 }
 
 impl Error {

@@ -49,6 +49,7 @@
 //! ```
 
 pub use any_sae::AnySae;
+pub use architecture::ConfigError;
 pub use architecture::{
     AbsTopKSae, AbsTopKSaeConfig, ArchetypalSae, ArchetypalSaeConfig, BatchTopKSae,
     BatchTopKSaeConfig, GatedSae, GatedSaeConfig, JumpReluSae, JumpReluSaeConfig,

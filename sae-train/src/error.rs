@@ -103,6 +103,18 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A checkpoint file name that could leave the checkpoint's directory or clash with its
+    /// manifest (`..`, a path separator, an absolute path, `manifest.json`, empty, repeated),
+    /// given to a save or found in a manifest.
+    #[error("{path}: checkpoint file name {name:?} is refused: {reason}")]
+    CheckpointFileName {
+        /// The checkpoint directory (on save) or the manifest (on load).
+        path: PathBuf,
+        /// The name.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// Loss became NaN or infinite during training.
     #[error("training diverged at step {step}: loss of SAE {sae} is {value}")]
     Diverged {

@@ -27,6 +27,7 @@
 //! # Ok::<(), sae_train::Error>(())
 //! ```
 
+mod atomic;
 mod auxk;
 mod batches;
 mod checkpoint;
@@ -46,9 +47,10 @@ mod synthetic;
 mod trainer;
 mod trainer_config;
 
+pub use atomic::write_atomic;
 pub use auxk::{AuxKConfig, aux_k_loss};
 pub use batches::{BatchStream, BatchStreamConfig, Calibration, StreamCounters, StreamState};
-pub use checkpoint::{CheckpointDir, CheckpointFiles, write_atomic};
+pub use checkpoint::{CheckpointDir, CheckpointFiles};
 pub use dead::DeadLatents;
 pub use error::{Error, Result};
 pub use evaluate::evaluate;

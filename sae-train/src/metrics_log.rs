@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::write_atomic;
+use crate::atomic::write_atomic;
 use crate::{Error, Result};
 
 /// What the trainer logs for one SAE at one step.
@@ -49,9 +49,13 @@ pub struct MetricRecord {
     /// The learning rate used.
     #[serde(with = "non_finite")]
     pub lr: f64,
-    /// The sparsity coefficient used (0 for architectures without one).
-    #[serde(with = "non_finite")]
-    pub sparsity_coefficient: f64,
+    /// The sparsity warm-up factor `s` of this step ([`sae_core::StepContext::sparsity_scale`],
+    /// `CoefficientWarmup` from 0 to 1 over the run's `sparsity_warmup_steps`): the
+    /// architecture's own sparsity coefficient (λ, `l1_coefficient`, `l0_coefficient`, ...)
+    /// was multiplied by it. Logs written before the rename call it `sparsity_coefficient`
+    /// (same value); both names read.
+    #[serde(with = "non_finite", alias = "sparsity_coefficient")]
+    pub sparsity_scale: f64,
 }
 
 /// A JSON Lines log of [`MetricRecord`]s, flushed after every record.
@@ -65,7 +69,7 @@ pub struct MetricRecord {
 /// let mut log = MetricsLog::create(dir.path().join("metrics.jsonl"))?;
 /// let r = MetricRecord { step: 0, tokens: 64, sae: "topk".into(), loss: 1.0, mse: 1.0,
 ///     aux_loss: 0.0, fvu: 0.5, l0: 8.0, dead_fraction: 0.0, dense_fraction: 0.0, lr: 1e-3,
-///     sparsity_coefficient: 0.0 };
+///     sparsity_scale: 0.0 };
 /// log.append(&r)?;
 /// assert_eq!(MetricsLog::read(log.path())?.records, vec![r]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -302,7 +306,7 @@ mod tests {
             dead_fraction: 0.0,
             dense_fraction: 0.0,
             lr: 1e-3,
-            sparsity_coefficient: 0.0,
+            sparsity_scale: 0.0,
         }
     }
 
@@ -370,7 +374,7 @@ mod tests {
                 r.dead_fraction,
                 r.dense_fraction,
                 r.lr,
-                r.sparsity_coefficient,
+                r.sparsity_scale,
             ]
         };
         (a.step, a.tokens, &a.sae) == (b.step, b.tokens, &b.sae)
@@ -415,6 +419,19 @@ mod tests {
             MetricsLog::read(&p),
             Err(Error::MetricsLine { line: 1, .. })
         ));
+    }
+
+    #[test]
+    fn logs_naming_the_warm_up_factor_sparsity_coefficient_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.jsonl");
+        let mut r = rec(0);
+        r.sparsity_scale = 0.25;
+        let line = serde_json::to_string(&r).unwrap();
+        assert!(line.contains(r#""sparsity_scale":0.25"#), "{line}");
+        let old = line.replace("sparsity_scale", "sparsity_coefficient");
+        std::fs::write(&p, format!("{old}\n")).unwrap();
+        assert_eq!(MetricsLog::read(&p).unwrap().records, vec![r]);
     }
 
     #[test]
@@ -495,7 +512,7 @@ mod tests {
         ) {
             let r = MetricRecord {
                 step, tokens, sae, loss: v[0], mse: v[1], aux_loss: v[2], fvu: v[3], l0: v[4],
-                dead_fraction: v[5], dense_fraction: v[6], lr: v[7], sparsity_coefficient: v[8],
+                dead_fraction: v[5], dense_fraction: v[6], lr: v[7], sparsity_scale: v[8],
             };
             let dir = tempfile::tempdir().unwrap();
             let p = dir.path().join("m.jsonl");

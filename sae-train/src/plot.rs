@@ -181,7 +181,7 @@ mod tests {
                     dead_fraction: 0.1,
                     dense_fraction: 0.0,
                     lr: 1e-3,
-                    sparsity_coefficient: 0.0,
+                    sparsity_scale: 0.0,
                 })
             })
             .collect();

@@ -253,9 +253,15 @@ impl<S: SparseAutoencoder + 'static> Trainer<S> {
     /// One optimiser step of every SAE on `batch` (`[rows, d_in]` row-major, already filtered
     /// and normalised); returns one metric record per SAE.
     ///
+    /// The step is all or nothing: every SAE's loss and gradients are computed before any
+    /// optimiser step, so when one fails no SAE (weights, Adam state, dead-latent counters) and
+    /// no counter has moved, and a retry cannot step an SAE twice. The price: the gradients of
+    /// all SAEs are held at once.
+    ///
     /// # Errors
     /// [`Error::WidthMismatch`] for a batch of the wrong width, [`Error::NonFinite`] for NaN/Inf
-    /// values, [`Error::Diverged`] if a loss is not finite (the SAE is left as it was).
+    /// values, [`Error::Diverged`] naming the first SAE whose loss is not finite (nothing is
+    /// stepped).
     pub fn train_step(&mut self, batch: &[f32]) -> Result<Vec<MetricRecord>> {
         let d_in = self.d_in();
         if batch.is_empty() || !batch.len().is_multiple_of(d_in) {
@@ -275,28 +281,27 @@ impl<S: SparseAutoencoder + 'static> Trainer<S> {
         let x = Tensor::<2>::from_data(TensorData::new(batch.to_vec(), [rows, d_in]), &self.device);
         let step = self.step;
         let tokens_after = self.tokens + rows as u64;
-        let mut records = Vec::with_capacity(self.members.len());
-        for (index, member) in self.members.iter_mut().enumerate() {
+        // All or nothing: every member's loss and gradients first (nothing is changed yet, so
+        // a divergence anywhere leaves every SAE as it was), then every optimiser step.
+        let mut pending = Vec::with_capacity(self.members.len());
+        for (index, member) in self.members.iter().enumerate() {
             let lr = member.run.lr.lr(step);
             let warmup = CoefficientWarmup::new(1.0, member.run.sparsity_warmup_steps).at(step);
-            let stats = step_member(
+            let gradients = member_gradients(
                 member,
+                index,
                 &self.config,
                 batch,
                 x.clone(),
                 rows,
                 step,
-                lr,
                 warmup,
-            )
-            .map_err(|e| match e {
-                Error::Diverged { step, value, .. } => Error::Diverged {
-                    step,
-                    sae: index,
-                    value,
-                },
-                other => other,
-            })?;
+            )?;
+            pending.push((gradients, lr, warmup));
+        }
+        let mut records = Vec::with_capacity(self.members.len());
+        for (member, (gradients, lr, warmup)) in self.members.iter_mut().zip(pending) {
+            let stats = apply_member_step(member, gradients, rows, lr);
             records.push(MetricRecord {
                 step,
                 tokens: tokens_after,
@@ -313,7 +318,7 @@ impl<S: SparseAutoencoder + 'static> Trainer<S> {
                 dead_fraction: member.dead.dead_fraction(),
                 dense_fraction: stats.dense_fraction,
                 lr,
-                sparsity_coefficient: warmup,
+                sparsity_scale: warmup,
             });
         }
         self.step += 1;
@@ -619,26 +624,41 @@ fn firing_stats(counts: &[u32], rows: usize) -> (f64, f64, Vec<bool>) {
     )
 }
 
-/// One optimiser step of one SAE.
+/// One SAE's loss and its gradients for this step, ready for the optimiser (projected and
+/// clipped); the SAE itself is not touched.
+struct MemberGradients {
+    grads: GradientsParams,
+    loss: f64,
+    mse: f64,
+    aux_loss: f64,
+    firing_counts: Vec<u32>,
+    /// The training output, for `update_running_state` (autodiff path only).
+    output: Option<sae_core::TrainingOutput>,
+}
+
+/// The loss and gradients of member `index` on this batch, without changing it.
+///
+/// # Errors
+/// [`Error::Diverged`] naming `index` when the loss is not finite.
 #[allow(clippy::too_many_arguments)]
-fn step_member<S: SparseAutoencoder + 'static>(
-    member: &mut Member<S>,
+fn member_gradients<S: SparseAutoencoder + 'static>(
+    member: &Member<S>,
+    index: usize,
     config: &TrainerConfig,
     batch: &[f32],
     x: Tensor<2>,
     rows: usize,
     step: u64,
-    lr: f64,
     sparsity_scale: f64,
-) -> Result<StepStats> {
+) -> Result<MemberGradients> {
     let sae = member
         .sae
-        .take()
+        .as_ref()
         .expect("the SAE is only taken out during a step");
     let dead_mask = member.dead.dead_mask();
     let fast = if config.fast_topk {
         fast_topk_step(
-            &sae as &dyn Any,
+            sae as &dyn Any,
             batch,
             rows,
             &dead_mask,
@@ -648,29 +668,24 @@ fn step_member<S: SparseAutoencoder + 'static>(
     } else {
         None
     };
-    let outcome = match fast {
+    let (mut grads, loss, mse, aux_loss, firing_counts, output, finalised) = match fast {
         Some(FastStep {
             grads,
             loss,
             mse,
             aux_loss,
             firing_counts,
-        }) => Ok((grads, loss, mse, aux_loss, firing_counts, None, true)),
-        None => autodiff_step(&sae, member, x, step, sparsity_scale, &dead_mask)
-            .map(|(g, l, m, a, f, o)| (g, l, m, a, f, o, false)),
-    };
-    let (mut grads, loss, mse, aux_loss, firing_counts, output, finalised) = match outcome {
-        Ok(v) => v,
-        Err(e) => {
-            member.sae = Some(sae);
-            return Err(e);
+        }) => (grads, loss, mse, aux_loss, firing_counts, None, true),
+        None => {
+            let (g, l, m, a, f, o) =
+                autodiff_step(sae, member, x, step, sparsity_scale, &dead_mask)?;
+            (g, l, m, a, f, o, false)
         }
     };
     if !loss.is_finite() {
-        member.sae = Some(sae);
         return Err(Error::Diverged {
             step,
-            sae: 0,
+            sae: index,
             value: loss as f32,
         });
     }
@@ -680,9 +695,39 @@ fn step_member<S: SparseAutoencoder + 'static>(
             sae.project_gradients(&mut grads);
         }
         if let Some(max_norm) = config.grad_clip_norm {
-            clip_global_norm(&sae, &mut grads, max_norm);
+            clip_global_norm(sae, &mut grads, max_norm);
         }
     }
+    Ok(MemberGradients {
+        grads,
+        loss,
+        mse,
+        aux_loss,
+        firing_counts,
+        output,
+    })
+}
+
+/// Applies computed gradients: the optimiser step, the constraints, the running state and the
+/// dead-latent counters. Cannot fail, so a step of several SAEs is all or nothing.
+fn apply_member_step<S: SparseAutoencoder + 'static>(
+    member: &mut Member<S>,
+    gradients: MemberGradients,
+    rows: usize,
+    lr: f64,
+) -> StepStats {
+    let MemberGradients {
+        grads,
+        loss,
+        mse,
+        aux_loss,
+        firing_counts,
+        output,
+    } = gradients;
+    let sae = member
+        .sae
+        .take()
+        .expect("the SAE is only taken out during a step");
     let mut sae = member.optim.step(lr, sae, grads).apply_constraints();
     if let Some(output) = &output {
         sae = sae.update_running_state(output);
@@ -690,13 +735,13 @@ fn step_member<S: SparseAutoencoder + 'static>(
     member.sae = Some(sae);
     let (l0, dense_fraction, fired) = firing_stats(&firing_counts, rows);
     member.dead.update(&fired, rows as u64);
-    Ok(StepStats {
+    StepStats {
         loss,
         mse,
         aux_loss,
         l0,
         dense_fraction,
-    })
+    }
 }
 
 type AutodiffOutcome = (
@@ -916,6 +961,48 @@ mod tests {
         assert_eq!(t.step(), 0);
     }
 
+    /// A step is all or nothing: when the second SAE's loss is not finite, the first is not
+    /// stepped either (weights, dead-latent counters, step and token counts stay), so a retry
+    /// cannot step it twice.
+    #[test]
+    fn a_step_where_one_sae_diverges_steps_none() {
+        let device = crate::test_device().autodiff();
+        device.seed(7);
+        let good: AnySae = ReluSaeConfig::new(20, 24).init(&device).into();
+        // Weights of 1e20 make the reconstruction overflow f32: the loss is infinite.
+        let huge = |shape: [usize; 2]| Tensor::<2>::full(shape, 1e20, &device);
+        let bad: AnySae = sae_core::ReluSae::from_tensors(
+            &ReluSaeConfig::new(20, 24),
+            huge([20, 24]),
+            Tensor::zeros([24], &device),
+            huge([24, 20]),
+            Tensor::zeros([20], &device),
+        )
+        .unwrap()
+        .into();
+        let lr = LrSchedule::new(1e-2, 0, 10, Decay::Constant);
+        let mut t = Trainer::new(
+            TrainerConfig::new(10).with_dead_after_tokens(4),
+            vec![
+                (SaeRunConfig::new("good", lr), good),
+                (SaeRunConfig::new("bad", lr), bad),
+            ],
+            &device,
+        );
+        let before = weights(&t);
+        let dead_before = t.dead_latents(0).clone();
+        let batch: Vec<f32> = (0..8 * 20).map(|i| ((i % 7) as f32 - 3.0) / 3.0).collect();
+        for _ in 0..2 {
+            match t.train_step(&batch) {
+                Err(Error::Diverged { sae, step, .. }) => assert_eq!((sae, step), (1, 0)),
+                other => panic!("expected SAE 1 to diverge, got {other:?}"),
+            }
+            assert_eq!(weights(&t)[..2], before[..2], "the first SAE was stepped");
+            assert_eq!(t.dead_latents(0), &dead_before);
+            assert_eq!((t.step(), t.tokens()), (0, 0));
+        }
+    }
+
     #[test]
     fn training_reduces_the_loss_and_logs_and_plots() {
         let dir = tempfile::tempdir().unwrap();
@@ -939,6 +1026,12 @@ mod tests {
         assert_eq!(topk.len(), 5); // steps 0, 10, 20, 30 and the last
         assert!(topk.last().unwrap().fvu < 0.5 * topk[0].fvu);
         assert!(topk.iter().all(|r| r.l0 <= 3.0));
+        // The logged sparsity scale is the warm-up factor: "relu" warms up over 4 steps
+        // ((step + 1) / 4 at step 0), "topk" has no warm-up.
+        let relu: Vec<&MetricRecord> = records.iter().filter(|r| r.sae == "relu").collect();
+        assert_eq!((relu[0].step, relu[0].sparsity_scale), (0, 0.25));
+        assert!(relu[1..].iter().all(|r| r.sparsity_scale == 1.0));
+        assert!(topk.iter().all(|r| r.sparsity_scale == 1.0));
         assert!(plot.exists());
     }
 

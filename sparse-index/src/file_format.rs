@@ -18,7 +18,7 @@
 //! All integers and arrays are little-endian.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -58,19 +58,13 @@ fn pad(n: usize) -> usize {
     n.div_ceil(ALIGN) * ALIGN
 }
 
-/// Writes `meta` and `sections` to `path` atomically (a temporary sibling, then a rename).
+/// Writes `meta` and `sections` to `path` atomically (`crate::io::write_atomically`: random
+/// temporary sibling, fsync, rename, folder fsync).
 pub(crate) fn write(path: &Path, meta: &str, sections: &[Section<'_>]) -> Result<()> {
-    let tmp = crate::io::temp_sibling(path)?;
-    let result = write_to(&tmp, meta, sections)
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::io::write_atomically(path, |w| write_to(w, meta, sections))
 }
 
-fn write_to(tmp: &Path, meta: &str, sections: &[Section<'_>]) -> Result<()> {
-    let io = |e| Error::io(tmp, e);
+fn write_to(w: &mut impl Write, meta: &str, sections: &[Section<'_>]) -> std::io::Result<()> {
     let n = sections.len();
     let mut table = Vec::with_capacity(n * ENTRY);
     let mut offset = pad(HEADER + n * ENTRY + meta.len());
@@ -98,19 +92,16 @@ fn write_to(tmp: &Path, meta: &str, sections: &[Section<'_>]) -> Result<()> {
     head.extend_from_slice(&crc.finalize().to_le_bytes());
     head.extend_from_slice(&0u32.to_le_bytes());
 
-    let mut w = BufWriter::new(File::create(tmp).map_err(io)?);
-    w.write_all(&head).map_err(io)?;
-    w.write_all(&table).map_err(io)?;
-    w.write_all(meta.as_bytes()).map_err(io)?;
+    w.write_all(&head)?;
+    w.write_all(&table)?;
+    w.write_all(meta.as_bytes())?;
     let mut pos = HEADER + table.len() + meta.len();
     let zeros = [0u8; ALIGN];
     for (s, &at) in sections.iter().zip(&offsets) {
-        w.write_all(&zeros[..at - pos]).map_err(io)?;
-        w.write_all(s.bytes).map_err(io)?;
+        w.write_all(&zeros[..at - pos])?;
+        w.write_all(s.bytes)?;
         pos = at + s.bytes.len();
     }
-    let file = w.into_inner().map_err(|e| io(e.into_error()))?;
-    file.sync_all().map_err(io)?;
     Ok(())
 }
 

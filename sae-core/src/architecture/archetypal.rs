@@ -11,9 +11,9 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use super::common::{
-    check_dims, check_input, check_k, check_shape, linear_pre_activations, mse_output, row,
-    scale_param,
+    check_input, check_shape, host_values, linear_pre_activations, mse_output, row, scale_param,
 };
+use super::config_check::{ConfigError, Rules, expect_valid};
 use super::topk::{TopKSae, TopKSaeConfig};
 use crate::decoder::{NORM_EPS, map_param, unit_rows};
 use crate::kernels::{ComputePath, Rank, top_k};
@@ -61,9 +61,9 @@ impl ArchetypalSaeConfig {
     /// `d_in`, [`Error::NonFinite`] for NaN or infinite values.
     ///
     /// # Panics
-    /// If a dimension or `k` is zero, `k > d_sae`, or `delta` is negative.
+    /// If [`check`](Self::check) fails, with its message.
     pub fn init(&self, candidates: Tensor<2>, device: &Device) -> Result<ArchetypalSae> {
-        self.validate();
+        expect_valid(self.check());
         let [n, d] = candidates.dims();
         if n == 0 {
             return Err(Error::Empty {
@@ -78,11 +78,8 @@ impl ArchetypalSaeConfig {
                 found: vec![n, d],
             });
         }
-        let host = candidates
-            .clone()
-            .into_data()
-            .try_into_vec_as::<f32>()
-            .unwrap_or_default();
+        let candidates = candidates.dequantize();
+        let host = host_values(&candidates, "archetypal candidate points")?;
         if let Some(index) = host.iter().position(|v| !v.is_finite()) {
             return Err(Error::NonFinite {
                 path: Error::MEMORY.into(),
@@ -110,14 +107,15 @@ impl ArchetypalSaeConfig {
         ))
     }
 
-    fn validate(&self) {
-        check_dims("ArchetypalSaeConfig", self.d_in, self.d_sae);
-        check_k("ArchetypalSaeConfig", self.k, self.d_sae);
-        assert!(
-            self.delta >= 0.0,
-            "ArchetypalSaeConfig.delta must be non-negative, found {}",
-            self.delta
-        );
+    /// Checks every hyperparameter: `d_in`, `d_sae` ≥ 1, `k` in `1..=d_sae`, `delta` non-negative and finite.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first field out of range, the range and the value found.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let r = Rules::of("ArchetypalSaeConfig");
+        r.dims(self.d_in, self.d_sae)?;
+        r.k(self.k, self.d_sae)?;
+        r.non_negative("delta", self.delta)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -199,6 +197,7 @@ impl ArchetypalSae {
     /// [`SparseAutoencoder::apply_constraints`] for that).
     ///
     /// # Errors
+    /// [`crate::Error::Config`] when [`ArchetypalSaeConfig::check`] fails;
     /// [`Error::TensorShape`] naming the first tensor whose shape is wrong.
     #[allow(clippy::too_many_arguments)]
     pub fn from_tensors(
@@ -211,7 +210,7 @@ impl ArchetypalSae {
         log_multiplier: f64,
         b_dec: Tensor<1>,
     ) -> Result<Self> {
-        config.validate();
+        config.check()?;
         let (d_in, d_sae) = (config.d_in, config.d_sae);
         let [n, _] = candidates.dims();
         check_shape("W_enc", &w_enc, [d_in, d_sae])?;

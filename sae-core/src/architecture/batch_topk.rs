@@ -8,10 +8,11 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use super::common::{
-    check_dims, check_input, check_linear_shapes, constrain_decoder, fold_norms_into_encoder,
+    check_input, check_linear_shapes, constrain_decoder, fold_norms_into_encoder,
     fold_scale_into_linear, linear_dictionary, linear_pre_activations, mse_output,
     project_decoder_gradient, rescale_by_decoder_norms, row, tied_init_weights, unit_norm_when,
 };
+use super::config_check::{ConfigError, Rules, expect_valid};
 use super::jumprelu::JumpReluSae;
 use crate::kernels::{ComputePath, batch_top_k};
 use crate::sae::check_scale;
@@ -52,9 +53,9 @@ impl BatchTopKSaeConfig {
     /// A freshly initialised SAE: tied weights, zero biases, threshold 0.
     ///
     /// # Panics
-    /// If a dimension is zero, `k` is not in `(0, d_sae]` or `topk_threshold_lr` not in `[0, 1]`.
+    /// If [`check`](Self::check) fails, with its message.
     pub fn init(&self, device: &Device) -> BatchTopKSae {
-        self.validate();
+        expect_valid(self.check());
         let (w_enc, w_dec) = tied_init_weights(
             self.d_in,
             self.d_sae,
@@ -71,19 +72,16 @@ impl BatchTopKSaeConfig {
         )
     }
 
-    pub(crate) fn validate(&self) {
-        check_dims("BatchTopKSaeConfig", self.d_in, self.d_sae);
-        assert!(
-            self.k > 0.0 && self.k <= self.d_sae as f64,
-            "BatchTopKSaeConfig.k must be in (0, d_sae = {}], found {}",
-            self.d_sae,
-            self.k
-        );
-        assert!(
-            (0.0..=1.0).contains(&self.topk_threshold_lr),
-            "BatchTopKSaeConfig.topk_threshold_lr must be in [0, 1], found {}",
-            self.topk_threshold_lr
-        );
+    /// Checks every hyperparameter: `d_in`, `d_sae` ≥ 1, `k` in `(0, d_sae]`, `topk_threshold_lr` in `[0, 1]`, `decoder_init_norm` positive and finite.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first field out of range, the range and the value found.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let r = Rules::of("BatchTopKSaeConfig");
+        r.dims(self.d_in, self.d_sae)?;
+        r.in_half_open("k", self.k, self.d_sae, "d_sae")?;
+        r.fraction("topk_threshold_lr", self.topk_threshold_lr)?;
+        r.positive("decoder_init_norm", self.decoder_init_norm)
     }
 
     fn build(
@@ -179,11 +177,9 @@ impl BatchTopKSae {
     /// Builds an SAE from given tensors and threshold θ, checking shapes against the config.
     ///
     /// # Errors
+    /// [`crate::Error::Config`] when [`BatchTopKSaeConfig::check`] fails;
     /// [`crate::Error::TensorShape`] for a wrong shape, [`crate::Error::InvalidValue`] for a
     /// negative or non-finite threshold.
-    ///
-    /// # Panics
-    /// On an invalid config (see [`BatchTopKSaeConfig::init`]).
     pub fn from_tensors(
         config: &BatchTopKSaeConfig,
         w_enc: Tensor<2>,
@@ -192,7 +188,7 @@ impl BatchTopKSae {
         b_dec: Tensor<1>,
         topk_threshold: f64,
     ) -> Result<Self> {
-        config.validate();
+        config.check()?;
         check_linear_shapes(config.d_in, config.d_sae, &w_enc, &b_enc, &w_dec, &b_dec)?;
         if !(topk_threshold.is_finite() && topk_threshold >= 0.0) {
             return Err(crate::Error::InvalidValue {

@@ -57,24 +57,22 @@ pub(crate) fn check_linear_shapes(
     check_shape("b_dec", b_dec, [d_in])
 }
 
-/// Panics when a hyperparameter is out of range.
-pub(crate) fn check_positive(what: &str, value: usize) {
-    assert!(value > 0, "{what} must be positive, found {value}");
-}
-
-/// Panics unless `d_in` and `d_sae` of the config called `config` are positive.
-pub(crate) fn check_dims(config: &str, d_in: usize, d_sae: usize) {
-    check_positive(&format!("{config}.d_in"), d_in);
-    check_positive(&format!("{config}.d_sae"), d_sae);
-}
-
-/// Panics unless the per-token `k` of the config called `config` is in `1..=d_sae`.
-pub(crate) fn check_k(config: &str, k: usize, d_sae: usize) {
-    check_positive(&format!("{config}.k"), k);
-    assert!(
-        k <= d_sae,
-        "{config}.k must be at most d_sae = {d_sae}, found {k}"
-    );
+/// The values of a float tensor on the host as `f32`, for a value check (a quantized tensor is
+/// dequantized first).
+///
+/// # Errors
+/// [`Error::InvalidValue`] naming `what` when the values cannot be read as `f32` (a check that
+/// cannot see the values must not pass them).
+pub(crate) fn host_values<const D: usize>(tensor: &Tensor<D>, what: &str) -> Result<Vec<f32>> {
+    tensor
+        .clone()
+        .dequantize()
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .map_err(|e| Error::InvalidValue {
+            what: what.to_string(),
+            reason: format!("its values cannot be read as f32 for checking: {e:?}"),
+        })
 }
 
 /// [`DecoderConstraint::UnitNorm`] when `unit_norm`, [`DecoderConstraint::Free`] otherwise.

@@ -8,10 +8,11 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use super::common::{
-    check_dims, check_input, check_shape, constrain_decoder, decoder_norms, encoder_input,
+    check_input, check_shape, constrain_decoder, decoder_norms, encoder_input,
     fold_scale_into_linear, mse_term, project_decoder_gradient, row, scale_columns, scale_rows,
     scale_vector, tied_init_weights,
 };
+use super::config_check::{ConfigError, Rules, expect_valid};
 use super::relu::ReluPenalty;
 use crate::sae::check_scale;
 use crate::training::sse_per_token;
@@ -54,9 +55,9 @@ impl GatedSaeConfig {
     /// A freshly initialised SAE: tied weights, `b_gate = r_mag = b_mag = 0`, `b_dec = 0`.
     ///
     /// # Panics
-    /// If a dimension is zero or `l1_coefficient` is negative.
+    /// If [`check`](Self::check) fails, with its message.
     pub fn init(&self, device: &Device) -> GatedSae {
-        self.validate();
+        expect_valid(self.check());
         let (w_enc, w_dec) = tied_init_weights(
             self.d_in,
             self.d_sae,
@@ -75,13 +76,15 @@ impl GatedSaeConfig {
         )
     }
 
-    fn validate(&self) {
-        check_dims("GatedSaeConfig", self.d_in, self.d_sae);
-        assert!(
-            self.l1_coefficient >= 0.0,
-            "GatedSaeConfig.l1_coefficient must be non-negative, found {}",
-            self.l1_coefficient
-        );
+    /// Checks every hyperparameter: `d_in`, `d_sae` ≥ 1, `l1_coefficient` non-negative and `decoder_init_norm` positive (both finite).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first field out of range, the range and the value found.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let r = Rules::of("GatedSaeConfig");
+        r.dims(self.d_in, self.d_sae)?;
+        r.non_negative("l1_coefficient", self.l1_coefficient)?;
+        r.positive("decoder_init_norm", self.decoder_init_norm)
     }
 
     fn build(
@@ -153,6 +156,7 @@ impl GatedSae {
     /// Builds an SAE from given tensors (SAELens names and orientations), checking shapes.
     ///
     /// # Errors
+    /// [`crate::Error::Config`] when [`GatedSaeConfig::check`] fails;
     /// [`crate::Error::TensorShape`] naming the first tensor whose shape is wrong.
     #[allow(clippy::too_many_arguments)]
     pub fn from_tensors(
@@ -164,7 +168,7 @@ impl GatedSae {
         w_dec: Tensor<2>,
         b_dec: Tensor<1>,
     ) -> Result<Self> {
-        config.validate();
+        config.check()?;
         let (d_in, d_sae) = (config.d_in, config.d_sae);
         check_shape("W_enc", &w_enc, [d_in, d_sae])?;
         check_shape("b_gate", &b_gate, [d_sae])?;

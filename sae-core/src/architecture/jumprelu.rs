@@ -8,10 +8,12 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use super::common::{
-    check_dims, check_input, check_linear_shapes, check_shape, constrain_decoder, decoder_norms,
-    fold_scale_into_linear, linear_pre_activations, mse_term, project_decoder_gradient, row,
-    scale_columns, scale_rows, scale_vector, tied_init_weights, unit_norm_when,
+    check_input, check_linear_shapes, check_shape, constrain_decoder, decoder_norms,
+    fold_scale_into_linear, host_values, linear_pre_activations, mse_term,
+    project_decoder_gradient, row, scale_columns, scale_rows, scale_vector, tied_init_weights,
+    unit_norm_when,
 };
+use super::config_check::{ConfigError, Rules, expect_valid};
 use crate::decoder::row_norms;
 use crate::sae::check_scale;
 use crate::{
@@ -80,9 +82,9 @@ impl JumpReluSaeConfig {
     /// A freshly initialised SAE: tied weights, zero biases, `log θ = ln θ₀` everywhere.
     ///
     /// # Panics
-    /// If a dimension is zero, or `init_threshold` or `bandwidth` is not positive.
+    /// If [`check`](Self::check) fails, with its message.
     pub fn init(&self, device: &Device) -> JumpReluSae {
-        self.validate();
+        expect_valid(self.check());
         let (w_enc, w_dec) = tied_init_weights(
             self.d_in,
             self.d_sae,
@@ -99,24 +101,29 @@ impl JumpReluSaeConfig {
         )
     }
 
-    fn validate(&self) {
-        check_dims("JumpReluSaeConfig", self.d_in, self.d_sae);
-        assert!(
-            self.init_threshold > 0.0,
-            "JumpReluSaeConfig.init_threshold must be positive, found {}",
-            self.init_threshold
-        );
-        assert!(
-            self.bandwidth > 0.0,
-            "JumpReluSaeConfig.bandwidth must be positive, found {}",
-            self.bandwidth
-        );
-        if let JumpReluSparsityLoss::TargetL0 { target } = self.sparsity_loss {
-            assert!(
-                target > 0.0,
-                "JumpReluSparsityLoss::TargetL0.target must be positive, found {target}"
-            );
+    /// Checks every hyperparameter: `d_in`, `d_sae` ≥ 1; `init_threshold`, `bandwidth`, `decoder_init_norm` and the sparsity loss's `tanh_scale` or `target` positive; `l0_coefficient` and `pre_act_loss_coefficient` non-negative (all finite).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first field out of range, the range and the value found.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let r = Rules::of("JumpReluSaeConfig");
+        r.dims(self.d_in, self.d_sae)?;
+        r.positive("init_threshold", self.init_threshold)?;
+        r.positive("bandwidth", self.bandwidth)?;
+        r.non_negative("l0_coefficient", self.l0_coefficient)?;
+        match self.sparsity_loss {
+            JumpReluSparsityLoss::Step => {}
+            JumpReluSparsityLoss::Tanh { tanh_scale } => {
+                r.positive("sparsity_loss.tanh_scale", tanh_scale)?;
+            }
+            JumpReluSparsityLoss::TargetL0 { target } => {
+                r.positive("sparsity_loss.target", target)?;
+            }
         }
+        if let Some(c) = self.pre_act_loss_coefficient {
+            r.non_negative("pre_act_loss_coefficient", c)?;
+        }
+        r.positive("decoder_init_norm", self.decoder_init_norm)
     }
 
     fn build(
@@ -225,12 +232,10 @@ impl JumpReluSae {
     /// `ln θ`.
     ///
     /// # Errors
+    /// [`crate::Error::Config`] when [`JumpReluSaeConfig::check`] fails;
     /// [`Error::TensorShape`] for a wrong shape; [`Error::InvalidValue`] when a threshold is
     /// negative or not finite (θ = 0 is accepted: `ln 0 = −∞`, a latent that fires whenever
-    /// `pre > 0`).
-    ///
-    /// # Panics
-    /// On an invalid config (see [`JumpReluSaeConfig::init`]).
+    /// `pre > 0`) or cannot be read as `f32` (a quantized threshold is dequantized first).
     pub fn from_tensors(
         config: &JumpReluSaeConfig,
         w_enc: Tensor<2>,
@@ -239,14 +244,12 @@ impl JumpReluSae {
         b_dec: Tensor<1>,
         threshold: Tensor<1>,
     ) -> Result<Self> {
-        config.validate();
+        config.check()?;
         check_linear_shapes(config.d_in, config.d_sae, &w_enc, &b_enc, &w_dec, &b_dec)?;
         check_shape("threshold", &threshold, [config.d_sae])?;
-        let values = threshold
-            .clone()
-            .into_data()
-            .try_into_vec_as::<f32>()
-            .unwrap_or_default();
+        // Dequantized so that the check and the stored `ln θ` see the same values.
+        let threshold = threshold.dequantize();
+        let values = host_values(&threshold, "JumpReLU `threshold`")?;
         if let Some((i, v)) = values
             .iter()
             .enumerate()
@@ -650,5 +653,38 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("found -1 at index 1"), "{err}");
+    }
+
+    /// A threshold tensor whose values cannot be converted to `f32` as they are (a quantized
+    /// one) is still checked: a negative threshold is refused, not passed unseen.
+    #[test]
+    fn quantized_thresholds_are_checked_too() {
+        use burn::tensor::quantization::QuantScheme;
+        let device = test_device();
+        let threshold = Tensor::<1>::from_floats([0.5, -1.0], &device)
+            .quantize_dynamic(&QuantScheme::default());
+        assert!(
+            threshold
+                .clone()
+                .into_data()
+                .try_into_vec_as::<f32>()
+                .is_err(),
+            "the test needs a tensor whose data does not convert to f32 directly"
+        );
+        let result = JumpReluSae::from_tensors(
+            &JumpReluSaeConfig::new(1, 2),
+            Tensor::zeros([1, 2], &device),
+            Tensor::zeros([2], &device),
+            Tensor::zeros([2, 1], &device),
+            Tensor::zeros([1], &device),
+            threshold,
+        );
+        match result {
+            Err(Error::InvalidValue { reason, .. }) => {
+                assert!(reason.contains("at index 1"), "{reason}")
+            }
+            Err(other) => panic!("expected InvalidValue, got {other}"),
+            Ok(_) => panic!("a negative quantized threshold was accepted"),
+        }
     }
 }

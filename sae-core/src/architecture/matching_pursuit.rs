@@ -8,9 +8,8 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
-use super::common::{
-    check_dims, check_input, check_positive, check_shape, mse_output, row, scale_param,
-};
+use super::common::{check_input, check_shape, mse_output, row, scale_param};
+use super::config_check::{ConfigError, Rules, expect_valid};
 use crate::decoder::{project_param_gradient, renormalize_rows};
 use crate::sae::check_scale;
 use crate::{
@@ -46,23 +45,24 @@ impl MatchingPursuitSaeConfig {
     /// A freshly initialised SAE: Kaiming-uniform dictionary with unit-norm rows, `b_dec = 0`.
     ///
     /// # Panics
-    /// If a dimension or `max_iterations` is zero, or `residual_threshold` is negative.
+    /// If [`check`](Self::check) fails, with its message.
     pub fn init(&self, device: &Device) -> MatchingPursuitSae {
-        self.validate();
+        expect_valid(self.check());
         let (_, w_dec) = crate::init::tied_weights(self.d_in, self.d_sae, 1.0, device);
         self.build(w_dec, Tensor::zeros([self.d_in], device))
     }
 
-    fn validate(&self) {
-        check_dims("MatchingPursuitSaeConfig", self.d_in, self.d_sae);
+    /// Checks every hyperparameter: `d_in`, `d_sae` ≥ 1, `max_iterations` (when set) ≥ 1, `residual_threshold` non-negative and finite.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first field out of range, the range and the value found.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let r = Rules::of("MatchingPursuitSaeConfig");
+        r.dims(self.d_in, self.d_sae)?;
         if let Some(m) = self.max_iterations {
-            check_positive("MatchingPursuitSaeConfig.max_iterations", m);
+            r.count("max_iterations", m)?;
         }
-        assert!(
-            self.residual_threshold >= 0.0,
-            "MatchingPursuitSaeConfig.residual_threshold must be non-negative, found {}",
-            self.residual_threshold
-        );
+        r.non_negative("residual_threshold", self.residual_threshold)
     }
 
     fn build(&self, w_dec: Tensor<2>, b_dec: Tensor<1>) -> MatchingPursuitSae {
@@ -132,13 +132,14 @@ impl MatchingPursuitSae {
     /// Builds an SAE from given tensors (`W_dec [d_sae, d_in]`, `b_dec [d_in]`).
     ///
     /// # Errors
+    /// [`crate::Error::Config`] when [`MatchingPursuitSaeConfig::check`] fails;
     /// [`crate::Error::TensorShape`] naming the first tensor whose shape is wrong.
     pub fn from_tensors(
         config: &MatchingPursuitSaeConfig,
         w_dec: Tensor<2>,
         b_dec: Tensor<1>,
     ) -> Result<Self> {
-        config.validate();
+        config.check()?;
         check_shape("W_dec", &w_dec, [config.d_sae, config.d_in])?;
         check_shape("b_dec", &b_dec, [config.d_in])?;
         Ok(config.build(w_dec, b_dec))

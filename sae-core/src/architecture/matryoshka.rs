@@ -6,6 +6,7 @@ use burn::tensor::activation::relu;
 
 use super::batch_topk::{BatchTopKSae, BatchTopKSaeConfig};
 use super::common::row;
+use super::config_check::{ConfigError, Rules, expect_valid};
 use crate::kernels::{ComputePath, batch_top_k};
 use crate::training::sse_per_token;
 use crate::{
@@ -46,40 +47,70 @@ impl MatryoshkaSaeConfig {
     /// A freshly initialised SAE (see [`BatchTopKSaeConfig::init`]).
     ///
     /// # Panics
-    /// If the widths are not strictly increasing, exceed `d_sae`, start below `k`, or the
-    /// weights do not match the number of inner levels.
+    /// If [`check`](Self::check) fails, with its message.
     pub fn init(&self, device: &Device) -> MatryoshkaSae {
+        expect_valid(self.check());
         MatryoshkaSae::from_base(self, self.base.init(device))
     }
 
-    fn levels(&self) -> (Vec<usize>, Vec<f64>) {
+    /// Checks every hyperparameter: the base BatchTopK config ([`BatchTopKSaeConfig::check`],
+    /// reported as `base.<field>`); level widths strictly increasing, at most `d_sae` (which
+    /// is appended as the last level when missing) and not below `k`; one non-negative, finite
+    /// weight per inner level when weights are given.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first field out of range, the range and the value found.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        const NAME: &str = "MatryoshkaSaeConfig";
+        self.base.check().map_err(|e| e.nested_in(NAME, "base"))?;
+        let r = Rules::of(NAME);
+        let d_sae = self.base.d_sae;
+        let widths = self.level_widths();
+        r.require(
+            widths.windows(2).all(|w| w[0] < w[1]),
+            "widths",
+            format!("strictly increasing and at most d_sae = {d_sae}"),
+            format!("{:?}", self.widths),
+        )?;
+        r.require(
+            widths[0] as f64 >= self.base.k,
+            "widths",
+            format!("levels no smaller than k = {}", self.base.k),
+            format!("{:?}", self.widths),
+        )?;
+        if let Some(weights) = &self.inner_level_weights {
+            let inner = widths.len() - 1;
+            r.require(
+                weights.len() == inner,
+                "inner_level_weights",
+                format!("one weight per inner level ({inner})"),
+                format!("{} weights", weights.len()),
+            )?;
+            for (i, &w) in weights.iter().enumerate() {
+                r.non_negative(&format!("inner_level_weights[{i}]"), w)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The level widths with `d_sae` appended when the last one is not it.
+    fn level_widths(&self) -> Vec<usize> {
         let d_sae = self.base.d_sae;
         let mut widths = self.widths.clone();
         if widths.last() != Some(&d_sae) {
             widths.push(d_sae);
         }
-        assert!(
-            widths.windows(2).all(|w| w[0] < w[1]),
-            "MatryoshkaSaeConfig.widths must be strictly increasing and at most d_sae = {d_sae}, found {:?}",
-            self.widths
-        );
-        assert!(
-            widths[0] as f64 >= self.base.k,
-            "MatryoshkaSaeConfig.widths: the smallest level ({}) cannot be smaller than k = {}",
-            widths[0],
-            self.base.k
-        );
+        widths
+    }
+
+    /// Widths and inner weights of a checked config.
+    fn levels(&self) -> (Vec<usize>, Vec<f64>) {
+        let widths = self.level_widths();
         let inner = widths.len() - 1;
         let weights = self
             .inner_level_weights
             .clone()
             .unwrap_or_else(|| vec![1.0; inner]);
-        assert_eq!(
-            weights.len(),
-            inner,
-            "MatryoshkaSaeConfig.inner_level_weights must have one weight per inner level ({inner}), found {}",
-            weights.len()
-        );
         (widths, weights)
     }
 }
@@ -124,9 +155,11 @@ impl MatryoshkaSae {
     /// `config` (whose `base` must describe the same widths and k).
     ///
     /// # Panics
-    /// On invalid levels (see [`MatryoshkaSaeConfig::init`]) or when `base` does not match
-    /// `config.base`'s dimensions.
+    /// If [`MatryoshkaSaeConfig::check`] fails (with its message; readers of files call `check`
+    /// first and report a typed error), or when `base` does not match `config.base`'s
+    /// dimensions.
     pub fn from_base(config: &MatryoshkaSaeConfig, base: BatchTopKSae) -> Self {
+        expect_valid(config.check());
         assert_eq!(
             (base.d_in(), base.d_sae()),
             (config.base.d_in, config.base.d_sae),

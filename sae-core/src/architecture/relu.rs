@@ -8,10 +8,11 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use super::common::{
-    check_dims, check_input, check_linear_shapes, constrain_decoder, fold_norms_into_encoder,
+    check_input, check_linear_shapes, constrain_decoder, fold_norms_into_encoder,
     fold_scale_into_linear, linear_pre_activations, mse_term, project_decoder_gradient,
     rescale_by_decoder_norms, row, tied_init_weights,
 };
+use super::config_check::{ConfigError, Rules, expect_valid};
 use crate::sae::check_scale;
 use crate::{
     AnySae, Architecture, DecoderConstraint, LossKind, LossTerm, Result, SparseAutoencoder,
@@ -77,9 +78,9 @@ impl ReluSaeConfig {
     /// A freshly initialised SAE: tied weights ([`crate::init::tied_weights`]), zero biases.
     ///
     /// # Panics
-    /// If `d_in`, `d_sae` or `lp_norm` is not positive, or `l1_coefficient` is negative.
+    /// If [`check`](Self::check) fails, with its message.
     pub fn init(&self, device: &Device) -> ReluSae {
-        self.validate();
+        expect_valid(self.check());
         let (w_enc, w_dec) = tied_init_weights(
             self.d_in,
             self.d_sae,
@@ -95,18 +96,16 @@ impl ReluSaeConfig {
         )
     }
 
-    fn validate(&self) {
-        check_dims("ReluSaeConfig", self.d_in, self.d_sae);
-        assert!(
-            self.lp_norm > 0.0,
-            "ReluSaeConfig.lp_norm must be positive, found {}",
-            self.lp_norm
-        );
-        assert!(
-            self.l1_coefficient >= 0.0,
-            "ReluSaeConfig.l1_coefficient must be non-negative, found {}",
-            self.l1_coefficient
-        );
+    /// Checks every hyperparameter: `d_in`, `d_sae` ≥ 1, `l1_coefficient` non-negative, `lp_norm` and `decoder_init_norm` positive (all finite).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first field out of range, the range and the value found.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let r = Rules::of("ReluSaeConfig");
+        r.dims(self.d_in, self.d_sae)?;
+        r.non_negative("l1_coefficient", self.l1_coefficient)?;
+        r.positive("lp_norm", self.lp_norm)?;
+        r.positive("decoder_init_norm", self.decoder_init_norm)
     }
 
     fn build(
@@ -176,6 +175,7 @@ impl ReluSae {
     /// `config.d_in` / `config.d_sae`.
     ///
     /// # Errors
+    /// [`crate::Error::Config`] when [`ReluSaeConfig::check`] fails;
     /// [`crate::Error::TensorShape`] naming the first tensor whose shape is wrong.
     pub fn from_tensors(
         config: &ReluSaeConfig,
@@ -184,6 +184,7 @@ impl ReluSae {
         w_dec: Tensor<2>,
         b_dec: Tensor<1>,
     ) -> Result<Self> {
+        config.check()?;
         check_linear_shapes(config.d_in, config.d_sae, &w_enc, &b_enc, &w_dec, &b_dec)?;
         Ok(config.build(w_enc, b_enc, w_dec, b_dec))
     }

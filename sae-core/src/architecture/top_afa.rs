@@ -9,7 +9,8 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 use rayon::prelude::*;
 
-use super::common::{check_dims, check_input, check_shape, fold_scale_into_linear, mse_term, row};
+use super::common::{check_input, check_shape, fold_scale_into_linear, mse_term, row};
+use super::config_check::{ConfigError, Rules, expect_valid};
 use crate::decoder::{project_param_gradient, renormalize_rows, row_norms, unit_rows};
 use crate::kernels::ComputePath;
 use crate::sae::check_scale;
@@ -48,9 +49,9 @@ impl TopAfaSaeConfig {
     /// `b_dec = 0`.
     ///
     /// # Panics
-    /// If a dimension is zero or a coefficient negative.
+    /// If [`check`](Self::check) fails, with its message.
     pub fn init(&self, device: &Device) -> TopAfaSae {
-        self.validate();
+        expect_valid(self.check());
         let bound = (6.0 / self.d_sae as f64).sqrt();
         let w_enc = Tensor::<2>::random(
             [self.d_in, self.d_sae],
@@ -61,14 +62,15 @@ impl TopAfaSaeConfig {
         self.build(w_enc, w_dec, Tensor::zeros([self.d_in], device))
     }
 
-    fn validate(&self) {
-        check_dims("TopAfaSaeConfig", self.d_in, self.d_sae);
-        assert!(
-            self.afa_coefficient >= 0.0 && self.l1_coefficient >= 0.0,
-            "TopAfaSaeConfig: afa_coefficient and l1_coefficient must be non-negative, found {} and {}",
-            self.afa_coefficient,
-            self.l1_coefficient
-        );
+    /// Checks every hyperparameter: `d_in`, `d_sae` ≥ 1, `afa_coefficient` and `l1_coefficient` non-negative and finite.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first field out of range, the range and the value found.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let r = Rules::of("TopAfaSaeConfig");
+        r.dims(self.d_in, self.d_sae)?;
+        r.non_negative("afa_coefficient", self.afa_coefficient)?;
+        r.non_negative("l1_coefficient", self.l1_coefficient)
     }
 
     fn build(&self, w_enc: Tensor<2>, w_dec: Tensor<2>, b_dec: Tensor<1>) -> TopAfaSae {
@@ -139,6 +141,7 @@ impl TopAfaSae {
     /// `b_dec [d_in]`).
     ///
     /// # Errors
+    /// [`crate::Error::Config`] when [`TopAfaSaeConfig::check`] fails;
     /// [`crate::Error::TensorShape`] naming the first tensor whose shape is wrong.
     pub fn from_tensors(
         config: &TopAfaSaeConfig,
@@ -146,7 +149,7 @@ impl TopAfaSae {
         w_dec: Tensor<2>,
         b_dec: Tensor<1>,
     ) -> Result<Self> {
-        config.validate();
+        config.check()?;
         let (d_in, d_sae) = (config.d_in, config.d_sae);
         check_shape("W_enc", &w_enc, [d_in, d_sae])?;
         check_shape("W_dec", &w_dec, [d_sae, d_in])?;

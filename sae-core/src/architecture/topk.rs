@@ -8,11 +8,11 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use super::common::{
-    check_dims, check_input, check_k, check_linear_shapes, constrain_decoder,
-    fold_norms_into_encoder, fold_scale_into_linear, linear_dictionary, linear_pre_activations,
-    mse_output, project_decoder_gradient, rescale_by_decoder_norms, row, tied_init_weights,
-    unit_norm_when,
+    check_input, check_linear_shapes, constrain_decoder, fold_norms_into_encoder,
+    fold_scale_into_linear, linear_dictionary, linear_pre_activations, mse_output,
+    project_decoder_gradient, rescale_by_decoder_norms, row, tied_init_weights, unit_norm_when,
 };
+use super::config_check::{ConfigError, Rules, expect_valid};
 use crate::kernels::{ComputePath, Rank, top_k};
 use crate::sae::check_scale;
 use crate::{
@@ -52,9 +52,9 @@ impl TopKSaeConfig {
     /// A freshly initialised SAE: tied weights, zero biases.
     ///
     /// # Panics
-    /// If `d_in`, `d_sae` or `k` is zero or `k > d_sae`.
+    /// If [`check`](Self::check) fails, with its message.
     pub fn init(&self, device: &Device) -> TopKSae {
-        self.validate();
+        expect_valid(self.check());
         let (w_enc, w_dec) = tied_init_weights(
             self.d_in,
             self.d_sae,
@@ -70,9 +70,15 @@ impl TopKSaeConfig {
         )
     }
 
-    fn validate(&self) {
-        check_dims("TopKSaeConfig", self.d_in, self.d_sae);
-        check_k("TopKSaeConfig", self.k, self.d_sae);
+    /// Checks every hyperparameter: `d_in`, `d_sae` ≥ 1, `k` in `1..=d_sae`, `decoder_init_norm` positive and finite.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first field out of range, the range and the value found.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let r = Rules::of("TopKSaeConfig");
+        r.dims(self.d_in, self.d_sae)?;
+        r.k(self.k, self.d_sae)?;
+        r.positive("decoder_init_norm", self.decoder_init_norm)
     }
 
     fn build(
@@ -150,10 +156,8 @@ impl TopKSae {
     /// Builds an SAE from given tensors, checking shapes against the config.
     ///
     /// # Errors
+    /// [`crate::Error::Config`] when [`TopKSaeConfig::check`] fails;
     /// [`crate::Error::TensorShape`] naming the first tensor whose shape is wrong.
-    ///
-    /// # Panics
-    /// If `config.k` is zero or exceeds `config.d_sae`.
     pub fn from_tensors(
         config: &TopKSaeConfig,
         w_enc: Tensor<2>,
@@ -161,7 +165,7 @@ impl TopKSae {
         w_dec: Tensor<2>,
         b_dec: Tensor<1>,
     ) -> Result<Self> {
-        config.validate();
+        config.check()?;
         check_linear_shapes(config.d_in, config.d_sae, &w_enc, &b_enc, &w_dec, &b_dec)?;
         Ok(config.build(w_enc, b_enc, w_dec, b_dec))
     }

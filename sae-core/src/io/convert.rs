@@ -4,8 +4,9 @@
 //! Module → files stores every parameter as it is; the SAELens keys carry what SAELens needs and
 //! the module's full configuration goes under `sparseland` (so training hyperparameters survive
 //! a round trip). Files → module takes SAELens' keys first, then `sparseland`, then SAELens'
-//! defaults, checks every hyperparameter (a bad value from a file is an error, never a panic)
-//! and builds the module with the architecture's own `from_tensors`.
+//! defaults, checks the assembled config with the architecture's own `check` (the one range
+//! check `init` panics on; here a bad value from a file is an error naming its key, never a
+//! panic) and builds the module with the architecture's own `from_tensors`.
 
 use std::path::Path;
 
@@ -19,10 +20,10 @@ use super::tensors::{HostTensor, TensorSet};
 use crate::any_sae::each;
 use crate::{
     AbsTopKSae, AbsTopKSaeConfig, AnySae, ArchetypalSae, ArchetypalSaeConfig, Architecture,
-    BatchTopKSae, BatchTopKSaeConfig, Error, GatedSae, GatedSaeConfig, JumpReluSae,
-    JumpReluSaeConfig, JumpReluSparsityLoss, MatchingPursuitSae, MatchingPursuitSaeConfig,
-    MatryoshkaSae, MatryoshkaSaeConfig, ReluSae, ReluSaeConfig, Result, SparseAutoencoder,
-    TopAfaSae, TopAfaSaeConfig, TopKSae, TopKSaeConfig,
+    BatchTopKSae, BatchTopKSaeConfig, ConfigError, Error, GatedSae, GatedSaeConfig, JumpReluSae,
+    JumpReluSaeConfig, MatchingPursuitSae, MatchingPursuitSaeConfig, MatryoshkaSae,
+    MatryoshkaSaeConfig, ReluSae, ReluSaeConfig, Result, SparseAutoencoder, TopAfaSae,
+    TopAfaSaeConfig, TopKSae, TopKSaeConfig,
 };
 
 /// SAELens' default `k` for TopK and BatchTopK configs.
@@ -177,24 +178,7 @@ pub(crate) fn parts_to_sae(
     let t2 = |name: &str| t[name].to_tensor::<2>(device);
     let t1 = |name: &str| t[name].to_tensor::<1>(device);
     let (d_in, d_sae) = (cfg.d_in, cfg.d_sae);
-    let built = |r: Result<AnySae>| {
-        r.map_err(|e| match e {
-            // `from_tensors` reports in-memory shapes; the layout check makes these unreachable,
-            // but keep the file's path if one ever surfaces.
-            Error::TensorShape {
-                name,
-                expected,
-                found,
-                ..
-            } => Error::TensorShape {
-                path: path.to_path_buf(),
-                name,
-                expected,
-                found,
-            },
-            other => other,
-        })
-    };
+    let built = |r: Result<AnySae>| r.map_err(|e| c.in_file(e));
     let sae: AnySae = match cfg.architecture {
         Architecture::Relu => {
             let mut config = c
@@ -202,8 +186,7 @@ pub(crate) fn parts_to_sae(
                 .unwrap_or_else(|| ReluSaeConfig::new(d_in, d_sae));
             (config.d_in, config.d_sae) = (d_in, d_sae);
             config.apply_b_dec_to_input = cfg.apply_b_dec_to_input;
-            c.positive("sparseland.config.lp_norm", config.lp_norm)?;
-            c.non_negative("sparseland.config.l1_coefficient", config.l1_coefficient)?;
+            c.checked(config.check())?;
             built(
                 ReluSae::from_tensors(&config, t2("W_enc"), t1("b_enc"), t2("W_dec"), t1("b_dec"))
                     .map(Into::into),
@@ -222,6 +205,7 @@ pub(crate) fn parts_to_sae(
                 // SAELens' inference TopK defaults to no rescaling.
                 None => false,
             };
+            c.checked(config.check())?;
             built(
                 TopKSae::from_tensors(&config, t2("W_enc"), t1("b_enc"), t2("W_dec"), t1("b_dec"))
                     .map(Into::into),
@@ -236,6 +220,7 @@ pub(crate) fn parts_to_sae(
             if let Some(r) = cfg.rescale_acts_by_decoder_norm {
                 config.rescale_acts_by_decoder_norm = r;
             }
+            c.checked(config.check())?;
             built(
                 AbsTopKSae::from_tensors(
                     &config,
@@ -248,13 +233,14 @@ pub(crate) fn parts_to_sae(
             )?
         }
         Architecture::BatchTopK => {
-            let config = c.batch_topk_config(c.blob::<BatchTopKSaeConfig>()?)?;
+            let config = c.batch_topk_config(c.blob::<BatchTopKSaeConfig>()?);
+            c.checked(config.check())?;
             AnySae::BatchTopK(c.batch_topk(&config, t, device)?)
         }
         Architecture::Matryoshka => {
             let blob = c.blob::<MatryoshkaSaeConfig>()?;
             let base_blob = blob.as_ref().map(|b| b.base.clone());
-            let base_config = c.batch_topk_config(base_blob)?;
+            let base_config = c.batch_topk_config(base_blob);
             let widths = cfg
                 .matryoshka_widths
                 .clone()
@@ -267,7 +253,7 @@ pub(crate) fn parts_to_sae(
                 .unwrap_or_else(|| MatryoshkaSaeConfig::new(base_config.clone(), widths.clone()));
             config.base = base_config;
             config.widths = widths;
-            c.matryoshka_levels(&config)?;
+            c.checked(config.check())?;
             let base = c.batch_topk(&config.base, t, device)?;
             AnySae::Matryoshka(MatryoshkaSae::from_base(&config, base))
         }
@@ -277,20 +263,7 @@ pub(crate) fn parts_to_sae(
                 .unwrap_or_else(|| JumpReluSaeConfig::new(d_in, d_sae));
             (config.d_in, config.d_sae) = (d_in, d_sae);
             config.apply_b_dec_to_input = cfg.apply_b_dec_to_input;
-            c.positive("sparseland.config.init_threshold", config.init_threshold)?;
-            c.positive("sparseland.config.bandwidth", config.bandwidth)?;
-            if let JumpReluSparsityLoss::TargetL0 { target } = config.sparsity_loss {
-                c.positive("sparseland.config.sparsity_loss.target", target)?;
-            }
-            let threshold = &t["threshold"];
-            if let Some((i, v)) = threshold.data().iter().enumerate().find(|(_, v)| **v < 0.0) {
-                return Err(Error::InvalidValue {
-                    what: format!("tensor `threshold` in {}", path.display()),
-                    reason: format!(
-                        "a JumpReLU threshold must be non-negative, found {v} at index {i}"
-                    ),
-                });
-            }
+            c.checked(config.check())?;
             let sae = JumpReluSae::from_tensors(
                 &config,
                 t2("W_enc"),
@@ -298,7 +271,9 @@ pub(crate) fn parts_to_sae(
                 t2("W_dec"),
                 t1("b_dec"),
                 t1("threshold"),
-            )?;
+            )
+            .map_err(|e| c.in_file(e))?;
+            let threshold = &t["threshold"];
             // ln θ on the host in f64, the inverse of how it is written.
             let log_threshold = ln_host(threshold).to_tensor::<1>(device);
             let sae = JumpReluSae {
@@ -313,7 +288,7 @@ pub(crate) fn parts_to_sae(
                 .unwrap_or_else(|| GatedSaeConfig::new(d_in, d_sae));
             (config.d_in, config.d_sae) = (d_in, d_sae);
             config.apply_b_dec_to_input = cfg.apply_b_dec_to_input;
-            c.non_negative("sparseland.config.l1_coefficient", config.l1_coefficient)?;
+            c.checked(config.check())?;
             built(
                 GatedSae::from_tensors(
                     &config,
@@ -342,10 +317,7 @@ pub(crate) fn parts_to_sae(
             if let Some(s) = cfg.stop_on_duplicate_support {
                 config.stop_on_duplicate_support = s;
             }
-            c.non_negative("residual_threshold", config.residual_threshold)?;
-            if config.max_iterations == Some(0) {
-                return Err(c.invalid("max_iterations", json!(0), "must be at least 1"));
-            }
+            c.checked(config.check())?;
             built(
                 MatchingPursuitSae::from_tensors(&config, t2("W_dec"), t1("b_dec")).map(Into::into),
             )?
@@ -362,8 +334,7 @@ pub(crate) fn parts_to_sae(
                 .blob::<TopAfaSaeConfig>()?
                 .unwrap_or_else(|| TopAfaSaeConfig::new(d_in, d_sae));
             (config.d_in, config.d_sae) = (d_in, d_sae);
-            c.non_negative("sparseland.config.afa_coefficient", config.afa_coefficient)?;
-            c.non_negative("sparseland.config.l1_coefficient", config.l1_coefficient)?;
+            c.checked(config.check())?;
             built(
                 TopAfaSae::from_tensors(&config, t2("W_enc"), t2("W_dec"), t1("b_dec"))
                     .map(Into::into),
@@ -375,7 +346,7 @@ pub(crate) fn parts_to_sae(
             let mut config = blob.unwrap_or_else(|| ArchetypalSaeConfig::new(d_in, d_sae, k));
             (config.d_in, config.d_sae, config.k) = (d_in, d_sae, k);
             config.apply_b_dec_to_input = cfg.apply_b_dec_to_input;
-            c.non_negative("sparseland.config.delta", config.delta)?;
+            c.checked(config.check())?;
             built(
                 ArchetypalSae::from_tensors(
                     &config,
@@ -392,6 +363,16 @@ pub(crate) fn parts_to_sae(
         }
     };
     Ok(sae)
+}
+
+/// What a config's `check` found, reported as the file `path`'s key `key`.
+pub(crate) fn invalid_config(path: &Path, key: String, e: ConfigError) -> Error {
+    Error::InvalidConfigValue {
+        path: path.to_path_buf(),
+        key,
+        value: e.found,
+        reason: format!("{}.{} must be {}", e.config, e.field, e.expected),
+    }
 }
 
 /// Reads hyperparameters with their precedence and turns bad values into errors.
@@ -438,41 +419,87 @@ impl Checker<'_> {
             })
     }
 
-    fn positive(&self, key: &str, v: f64) -> Result<()> {
-        if v > 0.0 && v.is_finite() {
-            Ok(())
-        } else {
-            Err(self.invalid(key, json!(v), "must be positive and finite"))
+    /// The key of `cfg.json` a config field was read from: SAELens' own key when the file
+    /// has it, else the `sparseland.config` entry (a Matryoshka `base.` field is its base
+    /// BatchTopK's).
+    fn key_of(&self, field: &str) -> String {
+        let c = self.cfg;
+        let plain = field.strip_prefix("base.").unwrap_or(field);
+        let saelens_key = match plain {
+            "d_in" | "d_sae" => Some(plain),
+            "k" => c.k.map(|_| "k"),
+            "topk_threshold_lr" => c.topk_threshold_lr.map(|_| "topk_threshold_lr"),
+            "residual_threshold" => c.residual_threshold.map(|_| "residual_threshold"),
+            "max_iterations" => c.max_iterations.map(|_| "max_iterations"),
+            "widths" => c.matryoshka_widths.as_ref().map(|_| "matryoshka_widths"),
+            _ => None,
+        };
+        match saelens_key {
+            Some(key) => key.to_string(),
+            None => format!("sparseland.config.{field}"),
         }
     }
 
-    fn non_negative(&self, key: &str, v: f64) -> Result<()> {
-        if v >= 0.0 && v.is_finite() {
-            Ok(())
-        } else {
-            Err(self.invalid(key, json!(v), "must be non-negative and finite"))
+    /// A config's own check, as an error naming this file's key.
+    fn checked(&self, checked: std::result::Result<(), ConfigError>) -> Result<()> {
+        checked.map_err(|e| self.config_error(e))
+    }
+
+    fn config_error(&self, e: ConfigError) -> Error {
+        let key = self.key_of(&e.field);
+        invalid_config(self.path, key, e)
+    }
+
+    /// An error of an in-memory constructor, reported for this file.
+    fn in_file(&self, e: Error) -> Error {
+        let path = self.path.to_path_buf();
+        match e {
+            // The layout check makes shape errors unreachable here; keep the path if one
+            // ever surfaces.
+            Error::TensorShape {
+                name,
+                expected,
+                found,
+                ..
+            } => Error::TensorShape {
+                path,
+                name,
+                expected,
+                found,
+            },
+            Error::InvalidValue { what, reason } => Error::InvalidValue {
+                what: format!("{what} in {}", path.display()),
+                reason,
+            },
+            Error::Config(e) => self.config_error(e),
+            other => other,
         }
     }
 
-    /// `k` as a per-token count in `1..=d_sae`: `cfg.json`'s `k`, else the module config's,
-    /// else SAELens' default 100.
+    /// `k` as a per-token count: `cfg.json`'s `k`, else the module config's, else SAELens'
+    /// default 100. Its range (`1..=d_sae`) is the architecture config's `check`.
     fn k_integer(&self, from_blob: Option<usize>) -> Result<usize> {
         let k = self
             .cfg
             .k
             .or(from_blob.map(|k| k as f64))
             .unwrap_or(SAELENS_DEFAULT_K);
-        if k.fract() != 0.0 || k < 1.0 || k > self.cfg.d_sae as f64 {
+        if !(k.fract() == 0.0 && k >= 0.0 && k <= usize::MAX as f64) {
             return Err(self.invalid(
                 "k",
                 json!(k),
-                format!("must be an integer in 1..={} (d_sae)", self.cfg.d_sae),
+                format!(
+                    "must be an integer in 1..={} (d_sae): a per-token count",
+                    self.cfg.d_sae
+                ),
             ));
         }
         Ok(k as usize)
     }
 
-    fn batch_topk_config(&self, blob: Option<BatchTopKSaeConfig>) -> Result<BatchTopKSaeConfig> {
+    /// The BatchTopK config: `cfg.json`'s keys over the `sparseland` blob over SAELens'
+    /// defaults (range-checked by the caller with [`BatchTopKSaeConfig::check`]).
+    fn batch_topk_config(&self, blob: Option<BatchTopKSaeConfig>) -> BatchTopKSaeConfig {
         let cfg = self.cfg;
         let k = cfg
             .k
@@ -487,21 +514,7 @@ impl Checker<'_> {
         if let Some(r) = cfg.rescale_acts_by_decoder_norm {
             config.rescale_acts_by_decoder_norm = r;
         }
-        if !(k > 0.0 && k <= cfg.d_sae as f64) {
-            return Err(self.invalid(
-                "k",
-                json!(k),
-                format!("must be in (0, {}] (d_sae)", cfg.d_sae),
-            ));
-        }
-        if !(0.0..=1.0).contains(&config.topk_threshold_lr) {
-            return Err(self.invalid(
-                "topk_threshold_lr",
-                json!(config.topk_threshold_lr),
-                "must be in [0, 1]",
-            ));
-        }
-        Ok(config)
+        config
     }
 
     fn batch_topk(
@@ -510,51 +523,15 @@ impl Checker<'_> {
         t: &TensorSet,
         device: &Device,
     ) -> Result<BatchTopKSae> {
-        let theta = t["topk_threshold"].data()[0];
-        if theta < 0.0 {
-            return Err(Error::InvalidValue {
-                what: format!("tensor `topk_threshold` in {}", self.path.display()),
-                reason: format!("must be non-negative, found {theta}"),
-            });
-        }
         BatchTopKSae::from_tensors(
             config,
             t["W_enc"].to_tensor::<2>(device),
             t["b_enc"].to_tensor::<1>(device),
             t["W_dec"].to_tensor::<2>(device),
             t["b_dec"].to_tensor::<1>(device),
-            theta as f64,
+            t["topk_threshold"].data()[0] as f64,
         )
-    }
-
-    /// The checks `MatryoshkaSaeConfig` would otherwise panic on.
-    fn matryoshka_levels(&self, config: &MatryoshkaSaeConfig) -> Result<()> {
-        let d_sae = self.cfg.d_sae;
-        let mut widths = config.widths.clone();
-        if widths.last() != Some(&d_sae) {
-            widths.push(d_sae);
-        }
-        let increasing = widths.windows(2).all(|w| w[0] < w[1]);
-        if !increasing || widths[0] as f64 > d_sae as f64 || (widths[0] as f64) < config.base.k {
-            return Err(self.invalid(
-                "matryoshka_widths",
-                json!(config.widths),
-                format!(
-                    "must increase strictly, end at most at d_sae = {d_sae} and start at least at k = {}",
-                    config.base.k
-                ),
-            ));
-        }
-        if let Some(w) = &config.inner_level_weights
-            && w.len() != widths.len() - 1
-        {
-            return Err(self.invalid(
-                "sparseland.config.inner_level_weights",
-                json!(w),
-                format!("needs one weight per inner level ({})", widths.len() - 1),
-            ));
-        }
-        Ok(())
+        .map_err(|e| self.in_file(e))
     }
 }
 

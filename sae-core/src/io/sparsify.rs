@@ -4,7 +4,7 @@ use std::path::Path;
 
 use burn::prelude::*;
 
-use super::convert::{blob, parts_to_sae};
+use super::convert::{blob, invalid_config, parts_to_sae};
 use super::json::{Fields, read_json_object};
 use super::layout::{Dim, Shape, check_tensors};
 use super::saelens_config::SaeLensConfig;
@@ -79,13 +79,16 @@ pub fn load_sparsify(dir: impl AsRef<Path>, device: &Device) -> Result<SparsifyS
     let normalize_decoder = f.opt_bool("normalize_decoder")?.unwrap_or(true);
     let transcoder = f.opt_bool("transcode")?.unwrap_or(false);
     let signed = f.opt_bool("signed")?.unwrap_or(false);
-    if k == 0 || k > num_latents {
-        return Err(f.invalid(
-            "k",
-            map.get("k").unwrap_or(&serde_json::Value::Null),
-            format!("must be in 1..={num_latents} (num_latents)"),
-        ));
-    }
+    // The architecture's own range check (TopK and AbsTopK share it), in sparsify's key names.
+    TopKSaeConfig::new(d_in, num_latents, k)
+        .check()
+        .map_err(|e| {
+            let key = match e.field.as_str() {
+                "d_sae" => "num_latents".to_string(),
+                other => other.to_string(),
+            };
+            invalid_config(&cfg_path, key, e)
+        })?;
 
     let mut raw = read_safetensors(&weights_path, &[])?.floats;
     let w_dec_transposed = match raw.get("W_dec").map(|t| t.shape().to_vec()) {

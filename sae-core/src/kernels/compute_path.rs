@@ -19,8 +19,9 @@ use burn::prelude::*;
 /// the two in a benchmark.
 ///
 /// burn 0.22 offers no public query for "this device keeps tensors in host memory", so the CPU
-/// backends are recognised by the device's `Debug` name; a backend not recognised gets the
-/// always-correct tensor-op path.
+/// backends are recognised by the device's `Debug` name (`Device<Flex(..)>`, also inside
+/// `Device<Autodiff { device: .. }>`; the exact format is pinned by a test that fails when burn
+/// changes it); a backend not recognised gets the always-correct tensor-op path.
 ///
 /// ```
 /// use burn::prelude::*;
@@ -74,14 +75,56 @@ fn forced_path() -> Option<ComputePath> {
 }
 
 fn is_host_device(device: &Device) -> bool {
-    let name = format!("{device:?}");
-    name.contains("Flex") || name.contains("NdArray")
+    is_host_device_name(&format!("{device:?}"))
+}
+
+/// Whether a device's `Debug` name is burn 0.22's for a CPU backend: `Device<Flex(..)>` or
+/// `Device<NdArray(..)>`, directly or inside `Device<Autodiff { device: .., .. }>`. The backend
+/// variant is matched at its place, not anywhere in the text, so a device whose name merely
+/// contains "Flex" is not taken for one. The exact format is pinned by a test.
+fn is_host_device_name(name: &str) -> bool {
+    let Some(inner) = name.strip_prefix("Device<") else {
+        return false;
+    };
+    let inner = inner.strip_prefix("Autodiff { device: ").unwrap_or(inner);
+    inner.starts_with("Flex(") || inner.starts_with("NdArray(")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::test_device;
+
+    /// The CPU backend is recognised by the device's `Debug` name (burn offers no query): this
+    /// test fails the day burn changes that output, before the host kernels silently stop
+    /// being used. If it fails, update `is_host_device_name` (and pruning's
+    /// `is_kernel_device`, which reads the same name) to the new format.
+    #[test]
+    fn burns_debug_names_of_the_cpu_device_are_pinned() {
+        let device = test_device();
+        assert_eq!(format!("{device:?}"), "Device<Flex(Cpu)>");
+        assert_eq!(
+            format!("{:?}", device.autodiff()),
+            "Device<Autodiff { device: Flex(Cpu), checkpointing: Disabled }>"
+        );
+    }
+
+    #[test]
+    fn only_the_backend_variant_counts_not_any_mention_of_flex() {
+        assert!(is_host_device_name("Device<Flex(Cpu)>"));
+        assert!(is_host_device_name("Device<NdArray(Cpu)>"));
+        assert!(is_host_device_name(
+            "Device<Autodiff { device: Flex(Cpu), checkpointing: Balanced }>"
+        ));
+        for other in [
+            "Device<Cube(Cuda(CudaDevice { index: 0 }))>",
+            "Device<Cube(Wgpu(FlexibleAdapter))>",
+            "Device<Remote(\"flex.example:3000\")>",
+            "Flex(Cpu)",
+        ] {
+            assert!(!is_host_device_name(other), "{other}");
+        }
+    }
 
     #[test]
     fn flex_and_its_autodiff_wrapper_are_host_devices() {

@@ -8,7 +8,10 @@ use sae_core::io::{
     NormalizeActivations, SaeLensFolder, SaeLensSaveOptions, SaveMode, load_dictionary_learning,
     load_saelens, load_sparsify, save_saelens,
 };
-use sae_core::{AbsTopKSaeConfig, AnySae, Error, SparseAutoencoder, TopKSaeConfig};
+use sae_core::{
+    AbsTopKSaeConfig, AnySae, BatchTopKSaeConfig, Error, JumpReluSaeConfig, JumpReluSparsityLoss,
+    MatryoshkaSaeConfig, ReluSaeConfig, SparseAutoencoder, TopKSaeConfig,
+};
 use safetensors::Dtype;
 use serde_json::{Value, json};
 
@@ -537,4 +540,173 @@ fn the_older_abs_topk_name_still_reads() {
     });
     let back = load_saelens(dir.path(), &device()).unwrap();
     assert_eq!(back.sae.architecture(), sae_core::Architecture::AbsTopK);
+}
+
+/// Loads `dir`, failing the test if loading panics (a config from a file must never reach
+/// one of the architectures' `# Panics` contracts).
+fn load_without_panic(dir: &Path) -> Error {
+    let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        load_saelens(dir, &device())
+    }))
+    .unwrap_or_else(|_| {
+        panic!(
+            "loading {} panicked instead of returning an error",
+            dir.display()
+        )
+    });
+    loaded.expect_err("the folder is broken")
+}
+
+/// Sets every `key` inside `value` (at any depth) to `to`; returns how many were set.
+fn set_everywhere(value: &mut Value, key: &str, to: &Value) -> usize {
+    match value {
+        Value::Object(m) => {
+            let mut n = 0;
+            for (k, v) in m.iter_mut() {
+                if k == key {
+                    *v = to.clone();
+                    n += 1;
+                } else {
+                    n += set_everywhere(v, key, to);
+                }
+            }
+            n
+        }
+        Value::Array(a) => a.iter_mut().map(|v| set_everywhere(v, key, to)).sum(),
+        _ => 0,
+    }
+}
+
+fn saved(sae: AnySae) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SaeLensSaveOptions::new().with_mode(SaveMode::Checkpoint);
+    save_saelens(&sae, dir.path(), &options).unwrap();
+    dir
+}
+
+/// Zero widths with tensors that agree with them (so the layout check passes) and
+/// hyperparameters that only the architecture's own check rejects: every one is an
+/// `InvalidConfigValue` naming the key, where `d_in: 0` used to reach `init`'s panic.
+#[test]
+fn a_cfg_json_never_reaches_a_config_panic() {
+    // d_in = 0: W_enc [0, 8], b_enc [8], W_dec [8, 0], b_dec [0].
+    let dir = valid_folder();
+    edit_cfg(dir.path(), |c| {
+        c.insert("d_in".into(), json!(0));
+        c["sparseland"]["config"]["d_in"] = json!(0);
+    });
+    edit_weights(dir.path(), |t| {
+        *t = vec![
+            f32_raw("W_enc", vec![0, 8], &[]),
+            f32_raw("b_enc", vec![8], &[0.0; 8]),
+            f32_raw("W_dec", vec![8, 0], &[]),
+            f32_raw("b_dec", vec![0], &[]),
+        ];
+    });
+    let e = load_without_panic(dir.path());
+    assert!(
+        matches!(e, Error::InvalidConfigValue { ref key, ref value, .. } if key == "d_in" && value == "0"),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains("TopKSaeConfig.d_in must be at least 1"),
+        "{e}"
+    );
+
+    // d_sae = 0 (and so k = 2 > d_sae): the first failed rule is named.
+    let dir = valid_folder();
+    edit_cfg(dir.path(), |c| {
+        c.insert("d_sae".into(), json!(0));
+        c["sparseland"]["config"]["d_sae"] = json!(0);
+    });
+    edit_weights(dir.path(), |t| {
+        *t = vec![
+            f32_raw("W_enc", vec![4, 0], &[]),
+            f32_raw("b_enc", vec![0], &[]),
+            f32_raw("W_dec", vec![0, 4], &[]),
+            f32_raw("b_dec", vec![4], &[0.0; 4]),
+        ];
+    });
+    let e = load_without_panic(dir.path());
+    assert!(
+        matches!(e, Error::InvalidConfigValue { ref key, .. } if key == "d_sae"),
+        "{e}"
+    );
+
+    // Values the readers' old copy of the rules never looked at.
+    device().seed(4);
+    let jumprelu = |loss| -> AnySae {
+        JumpReluSaeConfig::new(4, 8)
+            .with_sparsity_loss(loss)
+            .with_pre_act_loss_coefficient(Some(3e-6))
+            .init(&device())
+            .into()
+    };
+    let cases: Vec<(AnySae, &str, Value, &str)> = vec![
+        (
+            jumprelu(JumpReluSparsityLoss::Step),
+            "l0_coefficient",
+            json!(-1.0),
+            "sparseland.config.l0_coefficient",
+        ),
+        (
+            jumprelu(JumpReluSparsityLoss::Tanh { tanh_scale: 4.0 }),
+            "tanh_scale",
+            json!(0.0),
+            "sparseland.config.sparsity_loss.tanh_scale",
+        ),
+        (
+            jumprelu(JumpReluSparsityLoss::Step),
+            "pre_act_loss_coefficient",
+            json!(-3e-6),
+            "sparseland.config.pre_act_loss_coefficient",
+        ),
+        (
+            jumprelu(JumpReluSparsityLoss::Step),
+            "bandwidth",
+            json!(0.0),
+            "sparseland.config.bandwidth",
+        ),
+        (
+            ReluSaeConfig::new(4, 8).init(&device()).into(),
+            "lp_norm",
+            json!(-2.0),
+            "sparseland.config.lp_norm",
+        ),
+        (
+            MatryoshkaSaeConfig::new(BatchTopKSaeConfig::new(4, 8, 2.0), vec![2, 4])
+                .with_inner_level_weights(Some(vec![1.0, 1.0]))
+                .init(&device())
+                .into(),
+            "inner_level_weights",
+            json!([1.0, -1.0]),
+            "sparseland.config.inner_level_weights[1]",
+        ),
+        (
+            MatryoshkaSaeConfig::new(BatchTopKSaeConfig::new(4, 8, 2.0), vec![2, 4])
+                .init(&device())
+                .into(),
+            "topk_threshold_lr",
+            json!(2.0),
+            "topk_threshold_lr",
+        ),
+    ];
+    for (sae, field, bad, key) in cases {
+        let dir = saved(sae);
+        edit_cfg(dir.path(), |c| {
+            let set = if c.contains_key(field) && key == field {
+                c.insert(field.into(), bad.clone());
+                1
+            } else {
+                set_everywhere(&mut c["sparseland"], field, &bad)
+            };
+            assert!(set > 0, "{field} is not in the saved cfg.json");
+        });
+        let e = load_without_panic(dir.path());
+        assert!(
+            matches!(e, Error::InvalidConfigValue { key: ref k, .. } if k == key),
+            "{field}: expected InvalidConfigValue for `{key}`, got {e}"
+        );
+    }
 }
