@@ -8,7 +8,8 @@
 //! - **block gather**: block top-k masks (`BlockTopK::for_density`, block `--block`) at each
 //!   `--densities` value, run by `gather_attention` (the estimator's own time reported apart);
 //! - **element gather** (L ≤ `--element-max-len`): random per-row key columns at each
-//!   `--element-densities` value (of the valid keys of the row), by `gather_attention`;
+//!   `--element-densities` value (of the valid keys of the row), by `gather_attention` (portable)
+//!   and by `host_gather_attention` (the CPU kernel);
 //! - **dispatch**: which kernel `sparse_attention` picks for each mask under the default
 //!   crossover.
 //!
@@ -36,8 +37,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use safetensors::tensor::{Dtype, TensorView};
 use sparse_attn::{
-    AttentionLayout, AttentionProblem, BlockSize, BlockTopK, Crossover, KernelChoice, PageBounds, Quest, SparseMask,
-    choose_kernel, dense_attention, gather_attention,
+    AttentionLayout, AttentionProblem, BlockSize, BlockTopK, Crossover, KernelChoice, PageBounds,
+    Quest, SparseMask, choose_kernel, dense_attention, gather_attention, host_gather_attention,
 };
 
 use examples::plot::{Axes, Series, line_plot};
@@ -148,6 +149,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 &args,
                 &p,
                 &mask,
+                gather_attention,
                 "block gather",
                 dense,
                 torch,
@@ -157,15 +159,21 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         if len <= args.element_max_len {
             for &target in &args.element_densities {
                 let mask = random_columns(layout, args.heads, target, args.seed ^ len as u64)?;
-                rows.push(measure(
-                    &args,
-                    &p,
-                    &mask,
-                    "element gather",
-                    dense,
-                    torch,
-                    String::new(),
-                ));
+                for (kernel, name) in [
+                    (gather_attention as Kernel, "element gather"),
+                    (host_gather_attention as Kernel, "element host kernel"),
+                ] {
+                    rows.push(measure(
+                        &args,
+                        &p,
+                        &mask,
+                        kernel,
+                        name,
+                        dense,
+                        torch,
+                        String::new(),
+                    ));
+                }
             }
         }
     }
@@ -223,21 +231,27 @@ fn random_problem(
     )
 }
 
+/// The kernel a row times.
+type Kernel = fn(&AttentionProblem, &SparseMask) -> Tensor<4>;
+
+#[allow(clippy::too_many_arguments)]
 fn measure(
     args: &Args,
     p: &AttentionProblem,
     mask: &SparseMask,
+    kernel: Kernel,
     method: &str,
     dense: f64,
     torch: Option<f64>,
     extra: String,
 ) -> Row {
     let density = mask.density().overall();
-    let seconds = time(args.reps, || host(gather_attention(p, mask)));
+    let seconds = time(args.reps, || host(kernel(p, mask)));
     let (choice, _) = choose_kernel(p, mask, Crossover::default());
     let picked = match choice {
         KernelChoice::Gather { work } => format!("dispatch: gather (work {work:.3})"),
         KernelChoice::Dense { work } => format!("dispatch: dense (work {work:.3})"),
+        KernelChoice::Host { work } => format!("dispatch: host kernel (work {work:.3})"),
     };
     let extra = if extra.is_empty() {
         picked
@@ -405,7 +419,7 @@ fn report(args: &Args, rows: &[Row]) -> Result<(), Box<dyn std::error::Error>> {
         serde_json::to_string_pretty(&meta)?,
     )?;
     let mut series = Vec::new();
-    for method in ["block gather", "element gather"] {
+    for method in ["block gather", "element gather", "element host kernel"] {
         for &len in &args.lengths {
             let points: Vec<(f64, f64)> = rows
                 .iter()

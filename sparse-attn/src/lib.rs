@@ -37,7 +37,7 @@ pub use estimator::{
 };
 pub use kernel::{
     Crossover, GatherPlan, KernelChoice, choose_kernel, dense_attention, gather_attention,
-    masked_dense_attention, sparse_attention,
+    host_gather_attention, masked_dense_attention, sparse_attention,
 };
 pub use layout::AttentionLayout;
 pub use mask::{BlockEntry, BlockSize, Covering, Density, KeptBlock, MaskParts, SparseMask};

@@ -4,7 +4,8 @@
 //! dense attention pays per valid cell at full matmul speed. The crossover is the fraction of
 //! valid cells the gather kernel computes ([`GatherPlan::gathered_cells`], list padding included)
 //! above which dense is faster. It depends on the backend and on the mask's shape — whole blocks
-//! multiply as matrices, per-row columns are vector work — so [`Crossover`] keeps two figures.
+//! multiply as matrices, per-row columns are vector work — so [`Crossover`] keeps two figures,
+//! plus a third for the host CPU kernel that column masks use on the CPU.
 //!
 //! The defaults are what `bench_sparse_attn` measured on burn's CPU `flex` backend (simd +
 //! rayon, 2 cores, head dim 64; docs/benchmarks.md#sparse-attn has the run). No GPU was
@@ -13,6 +14,7 @@
 use burn::prelude::*;
 
 use super::gather::{GatherPlan, gather_attention_planned};
+use super::host::host_gather_attention;
 use super::masked_dense_attention;
 use crate::mask::SparseMask;
 use crate::problem::AttentionProblem;
@@ -25,6 +27,10 @@ pub struct Crossover {
     pub blocks: f64,
     /// For masks whose work is mostly per-row columns (element gather).
     pub columns: f64,
+    /// For column masks: run the host CPU kernel ([`host_gather_attention`]) at or below this
+    /// work fraction, when no input is tracked by autodiff. `None`: never (GPU backends, where
+    /// it would copy to host memory).
+    pub host_columns: Option<f64>,
 }
 
 impl Crossover {
@@ -32,12 +38,14 @@ impl Crossover {
     pub const FLEX_CPU: Self = Self {
         blocks: 0.6,
         columns: 0.03,
+        host_columns: Some(0.2),
     };
 
     /// Always gather (for tests and for measuring).
     pub const ALWAYS_GATHER: Self = Self {
         blocks: f64::INFINITY,
         columns: f64::INFINITY,
+        host_columns: None,
     };
 }
 
@@ -52,6 +60,11 @@ impl Default for Crossover {
 pub enum KernelChoice {
     /// Gather the kept cells; `work` is the computed fraction of valid cells.
     Gather {
+        /// Gathered cells / valid cells.
+        work: f64,
+    },
+    /// The host CPU kernel ([`host_gather_attention`]); `work` as above.
+    Host {
         /// Gathered cells / valid cells.
         work: f64,
     },
@@ -72,7 +85,8 @@ pub fn choose_kernel(
     let [b, h, _, _] = p.q.dims();
     let hk = p.k.dims()[1];
     let plan = GatherPlan::new(mask, b, h, hk);
-    (decide(mask, &plan, b, h, crossover), plan)
+    let tracked = p.q.is_tracked() || p.k.is_tracked() || p.v.is_tracked();
+    (decide(mask, &plan, b, h, crossover, tracked), plan)
 }
 
 fn decide(
@@ -81,6 +95,7 @@ fn decide(
     batch: usize,
     heads: usize,
     crossover: Crossover,
+    tracked: bool,
 ) -> KernelChoice {
     let bk = mask.block_size().k;
     let valid = mask.layout().valid_cells() as f64 * (batch * heads) as f64;
@@ -88,11 +103,17 @@ fn decide(
     let work = if valid > 0.0 { gathered / valid } else { 0.0 };
     // Which figure applies: the share of the work that is per-row columns.
     let column_cells = (plan.units() * plan.rows * plan.max_columns()) as f64;
-    let limit = if column_cells * 2.0 > gathered {
+    let columns = column_cells * 2.0 > gathered;
+    let limit = if columns {
         crossover.columns
     } else {
         crossover.blocks
     };
+    if let Some(host) = crossover.host_columns.filter(|_| columns && !tracked)
+        && work <= host
+    {
+        return KernelChoice::Host { work };
+    }
     if work <= limit {
         KernelChoice::Gather { work }
     } else {
@@ -121,6 +142,7 @@ pub fn sparse_attention(
     let (choice, plan) = choose_kernel(p, mask, crossover);
     match choice {
         KernelChoice::Gather { .. } => gather_attention_planned(p, mask, &plan),
+        KernelChoice::Host { .. } => host_gather_attention(p, mask),
         KernelChoice::Dense { .. } => masked_dense_attention(p, mask),
     }
 }

@@ -137,13 +137,14 @@ proptest! {
             prob = prob.with_key_padding(Tensor::from_data(TensorData::new(padding, [b, k_len]), &device));
         }
         let want = host(masked_dense_attention(&prob, &mask));
-        let got = host(gather_attention(&prob, &mask));
-        for (g, w) in got.iter().zip(&want) {
-            prop_assert!(g.is_finite());
-            prop_assert!((g - w).abs() <= 1e-4 + 1e-4 * w.abs(), "{g} vs {w} ({form:?})");
+        for got in [host(gather_attention(&prob, &mask)), host(host_gather_attention(&prob, &mask))] {
+            for (g, w) in got.iter().zip(&want) {
+                prop_assert!(g.is_finite());
+                prop_assert!((g - w).abs() <= 1e-4 + 1e-4 * w.abs(), "{g} vs {w} ({form:?})");
+            }
         }
         // The dispatcher gives the same result whichever kernel it picks.
-        for crossover in [Crossover::ALWAYS_GATHER, Crossover { blocks: 0.0, columns: 0.0 }, Crossover::default()] {
+        for crossover in [Crossover::ALWAYS_GATHER, Crossover { blocks: 0.0, columns: 0.0, host_columns: None }, Crossover { blocks: 0.0, columns: 0.0, host_columns: Some(f64::INFINITY) }, Crossover::default()] {
             let out = host(sparse_attention(&prob, &mask, crossover));
             for (g, w) in out.iter().zip(&want) {
                 prop_assert!((g - w).abs() <= 1e-4 + 1e-4 * w.abs());
@@ -265,7 +266,25 @@ fn the_dispatcher_gathers_sparse_masks_and_falls_back_above_the_crossover() {
         Crossover {
             blocks: 1.0,
             columns: 0.0,
+            host_columns: None,
         },
     );
     assert!(matches!(choice, KernelChoice::Dense { .. }), "{choice:?}");
+    let host_first = Crossover {
+        blocks: 1.0,
+        columns: 0.0,
+        host_columns: Some(1.0),
+    };
+    let (choice, _) = choose_kernel(&p, &cols, host_first);
+    assert!(matches!(choice, KernelChoice::Host { .. }), "{choice:?}");
+    // Never the host kernel when autodiff tracks an input: it has no backward.
+    let ad = Device::flex().autodiff();
+    let tracked = AttentionProblem::new(
+        Tensor::<4>::from_data(p.q.to_data(), &ad).require_grad(),
+        Tensor::<4>::from_data(p.k.to_data(), &ad),
+        Tensor::<4>::from_data(p.v.to_data(), &ad),
+        layout,
+    );
+    let (choice, _) = choose_kernel(&tracked, &cols, host_first);
+    assert!(!matches!(choice, KernelChoice::Host { .. }), "{choice:?}");
 }
