@@ -16,7 +16,7 @@
 //! by a seeded shuffle, so every context sees the same texts. Results: `quality.json` (one row
 //! per context × window × layer × method × density), `quality.md` (per context: method ×
 //! density averaged over layers and windows; a per-layer table at `--layer-density`) and
-//! `recall-per-layer-<L>.png`, under `--out`, rewritten after every context.
+//! `recall-per-layer-<L>.png`, under `--out`, rewritten after every window.
 //!
 //! ```text
 //! cargo run --release -p examples --example sparse_attn_quality -- --contexts 2048,4096 --windows 1
@@ -197,24 +197,26 @@ fn run(mut args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 },
             );
             model.run(tokens, &mut hooks)?;
+            // Rewrite the report after every window, so a long run leaves results as it goes.
+            elapsed.truncate(ci);
+            elapsed.push(t0.elapsed().as_secs_f64());
+            let rows = rows.lock().expect("no other holder panicked").clone();
+            Report {
+                args: &args,
+                gguf: &gguf,
+                contexts: &contexts[..=ci],
+                windows: &windows,
+                densities: &densities,
+                layers: &layers,
+                methods: &methods,
+                layer_target,
+                elapsed: &elapsed,
+                load: &load,
+                rows: &rows,
+            }
+            .write()?;
         }
         bar.finish();
-        elapsed.push(t0.elapsed().as_secs_f64());
-        let rows = rows.lock().expect("no other holder panicked").clone();
-        let report = Report {
-            args: &args,
-            gguf: &gguf,
-            contexts: &contexts[..=ci],
-            windows: &windows,
-            densities: &densities,
-            layers: &layers,
-            methods: &methods,
-            layer_target,
-            elapsed: &elapsed,
-            load: &load,
-            rows: &rows,
-        };
-        report.write()?;
     }
     println!(
         "wrote {}/quality.json, quality.md and recall-per-layer-*.png",

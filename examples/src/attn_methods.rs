@@ -210,7 +210,7 @@ pub fn block_topk_density(layout: &AttentionLayout, block: usize, k: usize) -> f
     let mut kept = 0u64;
     for i in 0..layout.q_len {
         let qb = i / block;
-        kept += if k >= qb + 1 {
+        kept += if k > qb {
             i as u64 + 1
         } else {
             // k − 1 full blocks plus the row's part of the diagonal block (at least the
