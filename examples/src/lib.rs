@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use burn::prelude::Device;
 
+pub mod attn_methods;
+pub mod experiment;
 pub mod plot;
 pub mod sotu;
 pub mod sparse_bridge;
