@@ -166,7 +166,7 @@ fn unit_position(u: usize, stacked: usize, d: &Dims) -> (usize, usize, usize) {
     (b, (rest / d.n_qb) * stacked, rest % d.n_qb)
 }
 
-/// Attention over the mask's kept cells only, by gathering them (see the [module docs](self)).
+/// Attention over the mask's kept cells only, by gathering them (see [the kernel module](crate::kernel)).
 /// Equals [`masked_dense_attention`](super::masked_dense_attention) for every mask, layout, key
 /// padding, GQA broadcast and batch; rows with nothing kept give zeros. Differentiable in q, k
 /// and v.

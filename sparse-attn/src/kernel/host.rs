@@ -18,7 +18,7 @@ use crate::problem::AttentionProblem;
 const ROWS_PER_TASK: usize = 16;
 
 /// Attention over the mask's kept cells computed row by row on the host (see the
-/// [module docs](self)). Equals [`masked_dense_attention`](super::masked_dense_attention) for
+/// [kernel module](crate::kernel)). Equals [`masked_dense_attention`](super::masked_dense_attention) for
 /// every mask; rows with nothing kept give zeros. Not differentiable: the result is a new
 /// tensor on `p.q`'s device.
 ///
