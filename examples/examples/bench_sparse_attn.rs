@@ -19,8 +19,9 @@
 //! one-off per prefill plus an O(d) update per token, not timed).
 //!
 //! Times are medians of `--reps` after one warm-up; the output is forced to host memory inside
-//! the timed region. Prints a markdown table, writes `results.json` and `speedup.png` under
-//! `--out`.
+//! the timed region. Prints a markdown table, writes `results.json`,
+//! `speedup_blocks.png` and `speedup_elements.png` under `--out` (`--replot results.json`
+//! redraws them).
 //!
 //! ```text
 //! cargo run --release -p examples --example bench_sparse_attn -- --python /work/venv-anchors/bin/python
@@ -96,6 +97,9 @@ struct Args {
     /// Output folder.
     #[arg(long, default_value = "target/bench_sparse_attn")]
     out: PathBuf,
+    /// Only redraw the plots of an earlier run's results.json into --out.
+    #[arg(long)]
+    replot: Option<PathBuf>,
 }
 
 /// One timed row of the results.
@@ -115,6 +119,9 @@ fn main() {
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    if let Some(results) = &args.replot {
+        return replot(results, &args.out);
+    }
     if args.reps == 0 {
         return Err("--reps must be at least 1".into());
     }
@@ -418,35 +425,89 @@ fn report(args: &Args, rows: &[Row]) -> Result<(), Box<dyn std::error::Error>> {
         args.out.join("results.json"),
         serde_json::to_string_pretty(&meta)?,
     )?;
-    let mut series = Vec::new();
-    for method in ["block gather", "element gather", "element host kernel"] {
-        for &len in &args.lengths {
-            let points: Vec<(f64, f64)> = rows
-                .iter()
-                .filter(|r| r.method == method && r.len == len)
-                .map(|r| (r.density * 100.0, r.dense_seconds / r.seconds))
-                .collect();
-            if !points.is_empty() {
-                series.push(Series::line(format!("{method}, L {len}"), points));
-            }
-        }
-    }
-    series.push(Series::reference("dense (1×)", 1.0));
-    let plot = args.out.join("speedup.png");
-    line_plot(
-        &plot,
-        &Axes {
-            title: "Sparse attention on the CPU: speed-up over burn's dense causal attention",
-            x: "density (% of causal cells)",
-            y: "speed-up over burn dense (×)",
-            log_y: true,
-        },
-        &series,
-    )?;
+    let plots = plot(&args.out, rows)?;
     println!(
         "wrote {} and {}",
         args.out.join("results.json").display(),
-        plot.display()
+        plots.join(", ")
     );
+    Ok(())
+}
+
+/// Two plots: block masks per length, element masks (portable and host kernel) per length.
+fn plot(out: &Path, rows: &[Row]) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    let mut lengths: Vec<usize> = rows.iter().map(|r| r.len).collect();
+    lengths.sort_unstable();
+    lengths.dedup();
+    let mut written = Vec::new();
+    for (file, title, methods) in [
+        (
+            "speedup_blocks.png",
+            "Block gather (block top-k masks) on the CPU: speed-up over burn's dense attention",
+            &["block gather"][..],
+        ),
+        (
+            "speedup_elements.png",
+            "Element masks on the CPU: portable gather and host kernel vs burn's dense attention",
+            &["element gather", "element host kernel"][..],
+        ),
+    ] {
+        let mut series = Vec::new();
+        for method in methods {
+            for &len in &lengths {
+                let points: Vec<(f64, f64)> = rows
+                    .iter()
+                    .filter(|r| r.method == *method && r.len == len)
+                    .map(|r| (r.density * 100.0, r.dense_seconds / r.seconds))
+                    .collect();
+                if !points.is_empty() {
+                    series.push(Series::line(format!("{method}, L {len}"), points));
+                }
+            }
+        }
+        series.push(Series::reference("dense (1×)", 1.0));
+        let path = out.join(file);
+        line_plot(
+            &path,
+            &Axes {
+                title,
+                x: "density (% of causal cells)",
+                y: "speed-up over burn dense (×)",
+                log_y: true,
+            },
+            &series,
+        )?;
+        written.push(path.display().to_string());
+    }
+    Ok(written)
+}
+
+/// Redraws the plots of an earlier run from its `results.json`.
+fn replot(results: &Path, out: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(results)?)?;
+    let bad = || {
+        format!(
+            "{}: not a bench_sparse_attn results file",
+            results.display()
+        )
+    };
+    let rows = json["rows"]
+        .as_array()
+        .ok_or_else(bad)?
+        .iter()
+        .map(|r| {
+            Ok(Row {
+                len: r["len"].as_u64().ok_or_else(bad)? as usize,
+                method: r["method"].as_str().ok_or_else(bad)?.to_string(),
+                density: r["density"].as_f64().ok_or_else(bad)?,
+                seconds: r["seconds"].as_f64().ok_or_else(bad)?,
+                dense_seconds: r["burn_dense_seconds"].as_f64().ok_or_else(bad)?,
+                torch_seconds: r["torch_sdpa_seconds"].as_f64(),
+                extra: String::new(),
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    std::fs::create_dir_all(out)?;
+    println!("wrote {}", plot(out, &rows)?.join(", "));
     Ok(())
 }
